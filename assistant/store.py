@@ -1,0 +1,288 @@
+"""The only module that touches Chroma, and the switch between index generations.
+
+Why generations: Chroma's ``PersistentClient`` is not safe for one process to
+read a folder while another writes it (stale vectors, a half-flushed index
+that crashes the reader). So each ingestion builds a complete new generation —
+its own Chroma folder (or its own collection on a Chroma server), its BM25
+index and its catalog — and only then switches the ``CURRENT`` pointer with an
+atomic rename. Readers look at the pointer before each query: they see the old
+generation or the new one, never a mix. A job killed half-way leaves an
+unfinished folder that the pointer never named; the next run deletes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_chroma import Chroma
+from langchain_core.documents import Document
+
+from assistant.embeddings import NamedEmbeddings
+from assistant.settings import Settings
+
+POINTER = "CURRENT"
+COMPLETE_MARKER = "COMPLETE"
+CATALOG = "catalog.json"
+LEXICAL_DIR = "bm25"
+
+
+class StoreError(RuntimeError):
+    """Base for index problems; the message is French and shown as is."""
+
+
+class NoIndexError(StoreError):
+    pass
+
+
+class EmbedderMismatchError(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class Generation:
+    name: str
+    path: Path  # local folder: Chroma data (persistent mode), BM25, catalog
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.path / "chroma"
+
+    @property
+    def lexical_dir(self) -> Path:
+        return self.path / LEXICAL_DIR
+
+    @property
+    def passage_docs_path(self) -> Path:
+        """Doc id of each BM25 entry, aligned with the lexical index's ids (for filters)."""
+        return self.path / "passage_docs.json"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.path / CATALOG
+
+
+def generations_dir(data_dir: Path) -> Path:
+    return data_dir / "generations"
+
+
+def current_generation(data_dir: Path) -> Generation | None:
+    """The generation readers should use, or None before the first complete ingestion."""
+    try:
+        name = (data_dir / POINTER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    path = generations_dir(data_dir) / name
+    if not name or not (path / COMPLETE_MARKER).exists():
+        return None
+    return Generation(name, path)
+
+
+def new_generation(data_dir: Path) -> Generation:
+    name = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    path = generations_dir(data_dir) / name
+    path.mkdir(parents=True)
+    return Generation(name, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + f".{uuid.uuid4().hex[:6]}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def publish(data_dir: Path, generation: Generation) -> None:
+    """Mark a finished generation complete, then point readers at it (atomically)."""
+    for root, _dirs, files in os.walk(generation.path):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    (generation.path / COMPLETE_MARKER).write_text(generation.name, encoding="utf-8")
+    _fsync_dir(generation.path)
+    tmp = data_dir / f"{POINTER}.{uuid.uuid4().hex[:6]}.tmp"
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(generation.name)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, data_dir / POINTER)
+    _fsync_dir(data_dir)
+
+
+def prune_generations(settings: Settings, keep: set[str]) -> list[str]:
+    """Delete unfinished and superseded generations (readers may still use the previous one)."""
+    removed = []
+    root = generations_dir(settings.data_dir)
+    if not root.exists():
+        return removed
+    for path in sorted(root.iterdir()):
+        if path.name in keep or not path.is_dir():
+            continue
+        if settings.chroma_mode == "http":
+            try:
+                _client(settings, Generation(path.name, path)).delete_collection(collection_name(settings, path.name))
+            except Exception:  # already gone, or server down: the folder still goes
+                pass
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path.name)
+    for tmp in settings.data_dir.glob(f"{POINTER}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+    return removed
+
+
+def collection_name(settings: Settings, generation_name: str) -> str:
+    # On a shared Chroma server, each generation is its own collection.
+    if settings.chroma_mode == "http":
+        return f"{settings.collection}-{generation_name}"
+    return settings.collection
+
+
+def _client(settings: Settings, generation: Generation) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_mode == "http":
+        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+    return chromadb.PersistentClient(path=str(generation.chroma_dir), settings=chroma_settings)
+
+
+def open_vectorstore(
+    settings: Settings, generation: Generation, embedder: NamedEmbeddings, *, create: bool = False
+) -> Chroma:
+    """The generation's collection, checked against the configured embedder.
+
+    Chroma never embeds anything itself here (no default embedding function,
+    which would try to download a model): vectors always come from ``embedder``.
+    """
+    client = _client(settings, generation)
+    name = collection_name(settings, generation.name)
+    if create:
+        client.get_or_create_collection(
+            name=name,
+            embedding_function=None,
+            metadata={"embedder": embedder.name, "dim": embedder.dim, "hnsw:space": "cosine"},
+        )
+    else:
+        try:
+            collection = client.get_collection(name=name, embedding_function=None)
+        except Exception as exc:
+            raise NoIndexError(
+                "L'index est introuvable ou incomplet. Lancez l'indexation : python -m ingest"
+            ) from exc
+        check_embedder(collection.metadata or {}, embedder)
+    return Chroma(client=client, collection_name=name, embedding_function=embedder,
+                  create_collection_if_not_exists=False)
+
+
+def check_embedder(metadata: dict[str, Any], embedder: NamedEmbeddings) -> None:
+    stored, dim = metadata.get("embedder"), metadata.get("dim")
+    if stored != embedder.name or (dim is not None and int(dim) != embedder.dim):
+        raise EmbedderMismatchError(
+            f"Cet index a été construit avec le modèle d'embeddings « {stored} » ({dim} dimensions), "
+            f"mais l'assistant est configuré avec « {embedder.name} » ({embedder.dim} dimensions). "
+            "Réindexez le corpus avec ce modèle : python -m ingest --rebuild"
+        )
+
+
+def iter_records(store: Chroma, *, batch: int = 1000, where: dict[str, Any] | None = None,
+                 with_embeddings: bool = False) -> Iterator[tuple[str, Document, Any]]:
+    """Every (id, Document, vector-or-None) of a collection, in stable batches."""
+    include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
+    offset = 0
+    while True:
+        got = store._collection.get(include=include, limit=batch, offset=offset, where=where)
+        ids = got["ids"]
+        if not ids:
+            return
+        embeddings = got.get("embeddings")
+        for i, pid in enumerate(ids):
+            doc = Document(page_content=got["documents"][i], metadata=got["metadatas"][i] or {}, id=pid)
+            yield pid, doc, (embeddings[i] if with_embeddings and embeddings is not None else None)
+        offset += len(ids)
+
+
+def copy_records(src: Chroma, dst: Chroma, *, skip_sources: set[str], source_key: str, batch: int = 500) -> int:
+    """Copy vectors as they are (no re-embedding) from one generation to the next."""
+    copied = 0
+    buffer: list[tuple[str, Document, Any]] = []
+
+    def flush() -> None:
+        nonlocal copied
+        if buffer:
+            dst._collection.add(
+                ids=[r[0] for r in buffer],
+                documents=[r[1].page_content for r in buffer],
+                metadatas=[r[1].metadata for r in buffer],
+                embeddings=[r[2] for r in buffer],
+            )
+            copied += len(buffer)
+            buffer.clear()
+
+    for record in iter_records(src, with_embeddings=True):
+        if record[1].metadata.get(source_key) in skip_sources:
+            continue
+        buffer.append(record)
+        if len(buffer) >= batch:
+            flush()
+    flush()
+    return copied
+
+
+def dense_search(
+    store: Chroma, query_vector: list[float], k: int, where: dict[str, Any] | None = None
+) -> list[tuple[str, Document, float]]:
+    """(id, Document, cosine similarity), best first."""
+    count = store._collection.count()
+    if count == 0:
+        return []
+    got = store._collection.query(
+        query_embeddings=[query_vector],
+        n_results=min(k, count),
+        where=where,
+        include=["documents", "metadatas", "distances"],
+    )
+    out = []
+    for pid, text, meta, dist in zip(
+        got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
+    ):
+        out.append((pid, Document(page_content=text, metadata=meta or {}, id=pid), 1.0 - float(dist)))
+    return out
+
+
+def get_by_ids(store: Chroma, ids: list[str]) -> dict[str, Document]:
+    if not ids:
+        return {}
+    got = store._collection.get(ids=ids, include=["documents", "metadatas"])
+    return {
+        pid: Document(page_content=text, metadata=meta or {}, id=pid)
+        for pid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+    }
+
+
+def read_catalog(generation: Generation) -> dict[str, Any]:
+    try:
+        return dict(json.loads(generation.catalog_path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return {"documents": {}, "failed": []}

@@ -1,0 +1,316 @@
+"""The ingestion job: corpus folder → a new, complete index generation.
+
+Incremental like LangChain's indexing API: the previous generation's vectors
+are copied as they are, then ``index(..., cleanup="scoped_full")`` with a record
+manager replaces the passages of changed files (re-embedding only passages
+whose text changed) and the passages of removed files are deleted. Unchanged
+files are not even re-read. Nothing is visible to readers until ``publish``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from langchain_core.documents import Document
+from langchain_core.indexing import index
+from tqdm import tqdm
+
+from assistant import store
+from assistant.embeddings import NamedEmbeddings, embedder_from_settings
+from assistant.lexical import LexicalIndex
+from assistant.schema import (
+    DOC_ID, EDITION, FILE_HASH, FORMAT, PUBLISHER, SECTION, SOURCE_PATH, THEMES, TITLE, URL,
+)
+from assistant.settings import Settings
+from ingest.load import LoadError, LoadLimits, corpus_files, load_file
+from ingest.manifest import DocumentEntry, ManifestError, load_manifest
+from ingest.records import SQLiteRecordManager
+from ingest.split import split_pages
+
+RECORDS_FILE = "records.sqlite"
+LAST_RUN = "last_run.json"
+
+
+class IngestConfigError(RuntimeError):
+    """Usage or configuration problem (exit status 2); message in French."""
+
+
+@dataclass
+class IngestReport:
+    indexed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    pages: int = 0
+    passages: int = 0
+    seconds: float = 0.0
+    generation: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "indexed": self.indexed,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": self.failed,
+            "pages": self.pages,
+            "passages": self.passages,
+            "seconds": round(self.seconds, 2),
+            "generation": self.generation,
+        }
+
+
+@dataclass
+class _Prepared:
+    rel: str
+    passages: list[Document]
+    entry: dict[str, Any]
+    force: bool
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _slug(rel: str) -> str:
+    stem = rel.rsplit(".", 1)[0].lower()
+    return re.sub(r"[^a-z0-9]+", "-", stem).strip("-") or "document"
+
+
+@contextmanager
+def _exclusive_lock(data_dir: Path) -> Iterator[None]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "ingest.lock").open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IngestConfigError("Une indexation est déjà en cours sur ce dossier de données.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _doc_metadata(rel: str, entry: DocumentEntry | None, loaded_title: str, author: str, fmt: str,
+                  file_hash: str) -> dict[str, Any]:
+    return {
+        SOURCE_PATH: rel,
+        DOC_ID: entry.id if entry else _slug(rel),
+        TITLE: (entry.title if entry else "") or loaded_title or Path(rel).stem,
+        PUBLISHER: (entry.publisher if entry else "") or author,
+        URL: entry.url if entry else "",
+        EDITION: entry.edition if entry else "",
+        THEMES: ";".join(entry.themes) if entry else "",
+        FORMAT: fmt,
+        FILE_HASH: file_hash,
+    }
+
+
+def _entry_signature(entry: DocumentEntry | None, settings: Settings) -> str:
+    # Metadata or chunking changes must re-process a file even when its bytes did not change.
+    data = {"entry": entry.__dict__ if entry else None, "chunk": [settings.chunk_words, settings.chunk_overlap_words]}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=list).encode()).hexdigest()
+
+
+def lexical_text(doc: Document) -> str:
+    """What BM25 indexes for a passage: its words plus its title and section."""
+    m = doc.metadata
+    return f"{m.get(TITLE, '')}\n{m.get(SECTION, '')}\n{doc.page_content}"
+
+
+def run_ingest(
+    settings: Settings,
+    *,
+    rebuild: bool = False,
+    embedder: NamedEmbeddings | None = None,
+    progress: bool = True,
+    log: IO[str] | None = None,
+) -> IngestReport:
+    """Index ``settings.corpus_dir`` into a new generation under ``settings.data_dir``."""
+    started = time.perf_counter()
+    log = log or sys.stderr
+    corpus_dir = settings.corpus_dir
+    if not corpus_dir.is_dir():
+        raise IngestConfigError(f"Le dossier du corpus n'existe pas : {corpus_dir}")
+    try:
+        manifest = load_manifest(corpus_dir / "sources.yaml") if (corpus_dir / "sources.yaml").exists() else None
+    except ManifestError as exc:
+        raise IngestConfigError(f"Manifeste du corpus invalide : {exc}") from exc
+    entries = {d.file: d for d in manifest.documents} if manifest else {}
+
+    with _exclusive_lock(settings.data_dir):
+        embedder = embedder or embedder_from_settings(settings)
+        current = store.current_generation(settings.data_dir)
+        previous = None if rebuild else current
+        catalog = store.read_catalog(previous) if previous else {"documents": {}, "failed": []}
+        if previous and catalog.get("embedder") not in (None, embedder.name):
+            raise IngestConfigError(
+                f"L'index actuel a été construit avec « {catalog.get('embedder')} » et l'embedder configuré est "
+                f"« {embedder.name} ». Relancez avec --rebuild pour tout réindexer."
+            )
+        known: dict[str, dict[str, Any]] = dict(catalog.get("documents", {}))
+        report = IngestReport()
+        limits = LoadLimits(settings.pdf_timeout_s, settings.pdf_memory_mb, settings.max_file_mb)
+
+        files = corpus_files(corpus_dir)
+        seen: set[str] = set()
+        prepared: list[_Prepared] = []
+        documents: dict[str, dict[str, Any]] = {}
+        bar = tqdm(files, desc="Fichiers", unit="fichier", disable=not progress, file=log)
+        for path in bar:
+            rel = path.relative_to(corpus_dir).as_posix()
+            seen.add(rel)
+            bar.set_postfix_str(rel[-40:])
+            entry = entries.get(rel)
+            try:
+                if path.is_symlink():
+                    from ingest.load import check_inside
+
+                    check_inside(path, corpus_dir)
+                file_hash = _sha256(path)
+                signature = _entry_signature(entry, settings)
+                old = known.get(rel)
+                if old and old.get("file_hash") == file_hash and old.get("signature") == signature:
+                    report.unchanged.append(rel)
+                    documents[rel] = old | {"status": "unchanged"}
+                    continue
+                loaded = load_file(path, corpus_dir, limits)
+                meta = _doc_metadata(rel, entry, loaded.title, loaded.author, loaded.format, file_hash)
+                passages = split_pages(
+                    loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words
+                )
+                if not passages:
+                    raise LoadError("aucun passage exploitable après découpage")
+            except (LoadError, OSError) as exc:
+                reason = exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})"
+                report.failed.append({"path": rel, "reason": reason})
+                # A file indexed before keeps its passages; only the failure is reported.
+                documents[rel] = known.get(rel, {"source_path": rel, "format": path.suffix.lower().lstrip(".")}) | {
+                    "status": "failed", "reason": reason}
+                continue
+            force = bool(old and old.get("file_hash") == file_hash)
+            entry_info = {
+                "doc_id": meta[DOC_ID], "source_path": rel, "title": meta[TITLE], "publisher": meta[PUBLISHER],
+                "url": meta[URL], "edition": meta[EDITION], "themes": meta[THEMES].split(";") if meta[THEMES] else [],
+                "format": loaded.format, "pages": len(loaded.pages), "passages": len(passages),
+                "file_hash": file_hash, "signature": signature,
+                "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"), "status": "indexed",
+            }
+            prepared.append(_Prepared(rel, passages, entry_info, force))
+            documents[rel] = entry_info
+        removed = sorted(rel for rel in known if rel not in seen)
+
+        if previous and not prepared and not removed:
+            # Nothing to change: the current generation stays; no new folder, no re-embedding.
+            report.generation = previous.name
+            _finish(report, documents, started)
+            _write_last_run(settings, report, documents)
+            return report
+
+        generation = store.new_generation(settings.data_dir)
+        vectorstore = store.open_vectorstore(settings, generation, embedder, create=True)
+        records = SQLiteRecordManager(f"chroma/{settings.collection}", generation.path / RECORDS_FILE)
+        try:
+            if previous:
+                shutil.copy2(previous.path / RECORDS_FILE, generation.path / RECORDS_FILE)
+                records.close()
+                records = SQLiteRecordManager(f"chroma/{settings.collection}", generation.path / RECORDS_FILE)
+                old_store = store.open_vectorstore(settings, previous, embedder)
+                store.copy_records(old_store, vectorstore, skip_sources=set(), source_key=SOURCE_PATH)
+            records.create_schema()
+            total = sum(len(p.passages) for p in prepared)
+            pbar = tqdm(total=total, desc="Passages", unit="passage", disable=not progress, file=log)
+            for item in prepared:
+                index(
+                    item.passages,
+                    records,
+                    vectorstore,
+                    cleanup="scoped_full",
+                    source_id_key=SOURCE_PATH,
+                    key_encoder=_passage_key,
+                    batch_size=max(settings.embed_batch_size * 4, 16),
+                    force_update=item.force,
+                )
+                report.indexed.append(item.rel)
+                pbar.update(len(item.passages))
+            pbar.close()
+            for rel in removed:
+                keys = records.list_keys(group_ids=[rel])
+                if keys:
+                    vectorstore.delete(keys)
+                    records.delete_keys(keys)
+                report.removed.append(rel)
+            _build_lexical(vectorstore, generation)
+            store.write_json_atomic(
+                generation.catalog_path,
+                {
+                    "generation": generation.name,
+                    "embedder": embedder.name,
+                    "dim": embedder.dim,
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    # Only documents that have passages in this generation.
+                    "documents": {rel: doc for rel, doc in documents.items() if doc.get("passages")},
+                    "failed": report.failed,
+                    "settings": {"chunk_words": settings.chunk_words, "overlap": settings.chunk_overlap_words},
+                },
+            )
+        finally:
+            records.close()
+        store.publish(settings.data_dir, generation)
+        # Readers may still be on the generation that was current until now.
+        store.prune_generations(settings, keep={generation.name} | ({current.name} if current else set()))
+        report.generation = generation.name
+        _finish(report, documents, started)
+        _write_last_run(settings, report, documents)
+        return report
+
+
+def _passage_key(doc: Document) -> str:
+    if not doc.id:
+        raise ValueError("passage without id")
+    return doc.id
+
+
+def _build_lexical(vectorstore: Any, generation: store.Generation) -> None:
+    ids, texts, doc_ids = [], [], []
+    for pid, doc, _ in store.iter_records(vectorstore):
+        ids.append(pid)
+        texts.append(lexical_text(doc))
+        doc_ids.append(str(doc.metadata.get(DOC_ID, "")))
+    LexicalIndex.build(ids, texts).save(generation.lexical_dir)
+    store.write_json_atomic(generation.passage_docs_path, doc_ids)
+
+
+def _finish(report: IngestReport, documents: dict[str, dict[str, Any]], started: float) -> None:
+    live = [d for d in documents.values() if d.get("status") in ("indexed", "unchanged")]
+    report.pages = sum(int(d.get("pages", 0)) for d in live)
+    report.passages = sum(int(d.get("passages", 0)) for d in live)
+    report.seconds = time.perf_counter() - started
+
+
+def _write_last_run(settings: Settings, report: IngestReport, documents: dict[str, dict[str, Any]]) -> None:
+    """The statuses of the last run (shown in the app's Sources tab), whether or not it made a generation."""
+    store.write_json_atomic(
+        settings.data_dir / LAST_RUN,
+        {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "report": report.to_json(),
+         "documents": documents},
+    )
