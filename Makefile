@@ -29,4 +29,6 @@ lint:
 	$(PYTHON) -m mypy assistant ingest evals webui app.py
 
 bench:
-	$(PYTHON) -m evals.bench
+	$(PYTHON) -m evals.bench ingest
+	$(PYTHON) -m evals.bench latency
+	$(PYTHON) -m evals.bench synthetic

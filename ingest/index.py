@@ -28,10 +28,11 @@ from langchain_core.indexing import index
 from tqdm import tqdm
 
 from assistant import store
-from assistant.embeddings import NamedEmbeddings, embedder_from_settings
+from assistant.embeddings import CachedEmbeddings, NamedEmbeddings, embedder_from_settings
+from assistant.extractive import quotable_units
 from assistant.lexical import LexicalIndex
 from assistant.schema import (
-    DOC_ID, EDITION, FILE_HASH, FORMAT, PUBLISHER, SECTION, SOURCE_PATH, THEMES, TITLE, URL,
+    DOC_ID, EDITION, FILE_HASH, FORMAT, PUBLISHER, SECTION, SOURCE_PATH, THEMES, TITLE, URL, Passage,
 )
 from assistant.settings import Settings
 from ingest.load import LoadError, LoadLimits, corpus_files, load_file
@@ -250,6 +251,7 @@ def run_ingest(
                     batch_size=max(settings.embed_batch_size * 4, 16),
                     force_update=item.force,
                 )
+                _warm_sentence_vectors(item.passages, embedder)
                 report.indexed.append(item.rel)
                 pbar.update(len(item.passages))
             pbar.close()
@@ -282,6 +284,17 @@ def run_ingest(
         _finish(report, documents, started)
         _write_last_run(settings, report, documents)
         return report
+
+
+def _warm_sentence_vectors(passages: list[Document], embedder: NamedEmbeddings) -> None:
+    """Embed now the sentences the extractive answer will rank, so a question costs one query embedding.
+
+    The vectors land in the embedder's persistent cache (keyed by text); without a cache this is skipped.
+    """
+    if not isinstance(embedder, CachedEmbeddings):
+        return
+    units = quotable_units([Passage.from_document(doc.id or "", doc) for doc in passages])
+    embedder.embed_passages(sorted({u.text for u in units}))
 
 
 def _passage_key(doc: Document) -> str:

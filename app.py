@@ -1,0 +1,444 @@
+"""``python app.py`` — the assistant's web app (chat for officials, « Sources » for staff).
+
+Serves on 127.0.0.1:7860 by default (``ASSISTANT_HOST``/``ASSISTANT_PORT``/``ASSISTANT_DATA_DIR``, or
+``--host``/``--port``/``--db``). When there is no index yet, the corpus is indexed first.
+
+This is the only module that imports Gradio. It wires the pieces of ``webui/`` (HTML rendering,
+Sources tab data, the document route, the security middleware) and ``assistant`` (answers,
+feedback) into one FastAPI app: our routes and middleware first, Gradio mounted at ``/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from fastapi import FastAPI, Request
+
+from assistant import store
+from assistant.answer import Assistant
+from assistant.feedback import NEGATIVE_TAGS, POSITIVE_TAGS, FeedbackStore
+from assistant.schema import Answer
+from assistant.settings import Settings
+from webui import render
+from webui.context import AppContext, answer_mode, turn_choices, user_error
+from webui.documents import document_router
+from webui.security import SecurityMiddleware
+
+TITLE = "Assistant des alliances territoriales"
+EXAMPLES = (  # each answered from the shipped corpus (checked with the real embedder)
+    "Quelles sont les quatre missions d'un catalyseur territorial ?",
+    "Que montre l'étude « Jouer collectif en sortie de crise » ?",
+    "Combien de cibles compte l'Agenda 2030 ?",
+    "Comment associer les entreprises de ma commune à un projet ODD ?",
+    "Où trouver le kit « co-construction territoriale » ?",
+    "Que veut dire le sigle EPCI ?",
+)
+MODE_CHOICES = [("Extraits des documents (sans IA générative)", "extractive"),
+                ("Réponse rédigée par le modèle de langage, vérifiée sur les sources", "llm")]
+RATING_CHOICES = [("👍 Réponse utile", "up"), ("👎 Réponse insatisfaisante", "down")]
+MAX_HISTORY_MESSAGES = 20
+HEAD = '<script>document.documentElement.lang = "fr";</script><meta name="referrer" content="no-referrer">'
+
+
+def _new_session() -> dict[str, Any]:
+    # messages: what the chatbot shows; history: plain text turns for follow-ups; turns: answer id per turn.
+    return {"messages": [], "history": [], "turns": []}
+
+
+# -- chat -----------------------------------------------------------------------------------------
+
+
+def make_respond(ctx: AppContext) -> Any:
+    def respond(message: str, session: dict[str, Any], mode: str, plain: bool) -> Iterator[tuple[Any, ...]]:
+        question = (message or "").strip()
+        if not question:
+            gr.Warning("Veuillez saisir une question.")
+            yield session["messages"], gr.update(), session, gr.update()
+            return
+        chosen = answer_mode(mode, ctx.settings.answer_mode)
+        messages = session["messages"] + [
+            {"role": "user", "content": render.render_user(question)},
+            {"role": "assistant", "content": render.render_pending()},
+        ]
+        yield messages, "", session, gr.update()
+        text = ""
+        final: Answer | None = None
+        try:
+            for item in ctx.assistant.stream(question, session["history"][-MAX_HISTORY_MESSAGES:], mode=chosen,
+                                             plain_language=plain):
+                if isinstance(item, Answer):
+                    final = item
+                    continue
+                text += item
+                messages[-1] = {"role": "assistant", "content": render.render_pending(text)}
+                yield messages, gr.update(), session, gr.update()
+            if final is None:
+                raise RuntimeError("the assistant returned no answer")
+            answer_id = ctx.feedback.log_answer(final, ctx.stored_settings(chosen, plain), plain_language=plain)
+        except Exception as exc:
+            messages[-1] = {"role": "assistant", "content": render.render_error(user_error(exc))}
+            session = session | {"messages": messages, "turns": [*session["turns"], None]}
+            yield messages, gr.update(), session, gr.update()
+            return
+        messages[-1] = {"role": "assistant",
+                        "content": render.render_answer(final, plain_language=plain)}
+        session = {
+            "messages": messages,
+            "history": [*session["history"], {"role": "user", "content": question},
+                        {"role": "assistant", "content": final.text}],
+            "turns": [*session["turns"], {"answer_id": answer_id, "question": question}],
+        }
+        yield messages, gr.update(), session, gr.update(choices=turn_choices(session), value=answer_id)
+
+    return respond
+
+
+def make_like(ctx: AppContext) -> Any:
+    def on_like(session: dict[str, Any], data: gr.LikeData) -> tuple[Any, Any, str]:
+        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        turns = session["turns"]
+        turn = turns[index // 2] if 0 <= index // 2 < len(turns) else None
+        if not turn or data.liked not in (True, False):
+            return gr.update(), gr.update(), "Cette réponse ne peut pas recevoir d'avis."
+        rating = "up" if data.liked else "down"
+        try:
+            ctx.feedback.add_feedback(turn["answer_id"], rating)
+        except Exception as exc:
+            return gr.update(), gr.update(), user_error(exc)
+        return (gr.update(value=turn["answer_id"]), gr.update(value=rating),
+                f"Merci : votre avis {'👍' if rating == 'up' else '👎'} est enregistré. "
+                "Vous pouvez le préciser ci-dessous (étiquettes, commentaire).")
+
+    return on_like
+
+
+def make_submit_feedback(ctx: AppContext) -> Any:
+    def submit(answer_id: str | None, rating: str | None, tags: list[str], comment: str) -> tuple[Any, ...]:
+        if not answer_id:
+            return "Choisissez d'abord la réponse concernée.", gr.update(), gr.update(), gr.update()
+        try:
+            ctx.feedback.add_feedback(answer_id, rating, tags or [], comment or "")
+        except Exception as exc:
+            return user_error(exc), gr.update(), gr.update(), gr.update()
+        return "Merci, votre avis est enregistré.", gr.update(value=None), gr.update(value=[]), gr.update(value="")
+
+    return submit
+
+
+# -- Sources tab ------------------------------------------------------------------------------------
+
+
+def refresh_sources(ctx: AppContext, query: str, publisher: str | None, fmt: str | None,
+                    status: str | None) -> tuple[Any, ...]:
+    choices = ctx.filter_choices()
+    return (
+        ctx.status_html(),
+        gr.update(choices=choices["publishers"]),
+        gr.update(choices=choices["formats"]),
+        ctx.documents_html(query or "", publisher or "", fmt or "", status or ""),
+        gr.update(choices=choices["documents"]),
+        gr.update(choices=ctx.answer_choices()),
+    )
+
+
+def show_page(ctx: AppContext, doc_id: str | None, page: float | None) -> tuple[str, Any]:
+    html_, number = ctx.page_html(doc_id, page)
+    return html_, gr.update() if number is None else number
+
+
+# -- API ------------------------------------------------------------------------------------------
+
+
+def make_ask(ctx: AppContext) -> Any:
+    def ask(question: str, history: list[dict[str, str]] | None = None, mode: str = "",
+            plain_language: bool = False) -> dict[str, Any]:
+        """Réponse sourcée à une question : le même JSON que `python -m assistant ask --json`.
+
+        history : tours précédents [{"role": "user"|"assistant", "content": "…"}] ; mode : "extractive",
+        "llm" ou "" (réglage du serveur) ; plain_language : langage simple.
+        """
+        if mode not in ("", "extractive", "llm"):
+            raise gr.Error("Le mode doit valoir « extractive » ou « llm ».")
+        clean_history = []
+        for message in (history or [])[-MAX_HISTORY_MESSAGES:]:
+            if not isinstance(message, dict) or message.get("role") not in ("user", "assistant") \
+                    or not isinstance(message.get("content"), str):
+                raise gr.Error("L'historique doit être une liste de messages {\"role\", \"content\"}.")
+            clean_history.append({"role": message["role"], "content": message["content"]})
+        chosen = answer_mode(mode, ctx.settings.answer_mode)
+        try:
+            answer = ctx.assistant.answer(question, clean_history, mode=chosen, plain_language=plain_language)
+            ctx.feedback.log_answer(answer, ctx.stored_settings(chosen, plain_language), channel="api",
+                                    plain_language=plain_language)
+        except Exception as exc:
+            raise gr.Error(user_error(exc)) from None
+        return answer.to_json()
+
+    return ask
+
+
+# -- layout ---------------------------------------------------------------------------------------
+
+
+def _theme() -> gr.themes.Base:
+    blue = gr.themes.Color(c50="#f5f5fe", c100="#ececfe", c200="#e3e3fd", c300="#cacafb", c400="#8585f6",
+                           c500="#6a6af4", c600="#000091", c700="#00007a", c800="#000066", c900="#00004f",
+                           c950="#000033", name="bleu-france")
+    return gr.themes.Base(
+        primary_hue=blue, secondary_hue=blue, neutral_hue="gray", radius_size="sm",
+        font=["Marianne", "Arial", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"],
+    ).set(
+        button_primary_background_fill="#000091", button_primary_background_fill_hover="#1212ff",
+        button_primary_text_color="#ffffff", button_secondary_text_color="#000091",
+        button_secondary_border_color="#000091", link_text_color="#000091", body_text_color="#161616",
+        block_label_text_color="#161616", block_info_text_color="#3a3a3a", body_text_color_subdued="#3a3a3a",
+        checkbox_background_color_selected="#000091", color_accent="#000091",
+        input_placeholder_color="#666666",  # 5.7:1 on white (RGAA 3.2)
+    )
+
+
+def _header() -> str:
+    return (
+        f'<header class="entete"><h1>{render.esc(TITLE)}</h1>'
+        "<p>Posez vos questions en français sur les alliances en territoire (partenariats entre collectivités, "
+        "entreprises et associations, ODD et Agenda 2030, co-construction territoriale). Chaque réponse cite le "
+        "document et la page.</p>"
+        '<p class="avertissement">Les réponses reprennent des extraits des guides : vérifiez toujours la source '
+        "avant de décider. Ne saisissez pas de données personnelles.</p></header>"
+    )
+
+
+def build_blocks(ctx: AppContext) -> gr.Blocks:
+    s = ctx.settings
+    respond = make_respond(ctx)
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
+        session = gr.State(_new_session())
+        gr.HTML(_header())
+        status = gr.HTML(ctx.status_html(), elem_id="statut")
+        with gr.Tabs():
+            with gr.Tab("Poser une question", id="chat"), gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation avec l'assistant", height="62vh", layout="panel",
+                        sanitize_html=True, allow_tags=False, latex_delimiters=[], buttons=[],
+                        feedback_options=("Like", "Dislike"), group_consecutive_messages=False,
+                        examples=[{"text": q} for q in EXAMPLES],
+                        placeholder="Choisissez un exemple ou posez votre question ci-dessous.",
+                        elem_id="conversation",
+                    )
+                    question = gr.Textbox(
+                        label="Votre question", lines=2, max_lines=6, max_length=s.max_question_chars,
+                        placeholder="Par exemple : comment associer les associations à un projet de territoire ?",
+                        elem_id="question", autofocus=True,
+                    )
+                    with gr.Row():
+                        send = gr.Button("Envoyer la question", variant="primary", elem_id="envoyer")
+                        reset = gr.Button("Nouvelle conversation", variant="secondary", elem_id="nouvelle")
+                with gr.Column(scale=1, min_width=260):
+                    gr.HTML('<h2 class="sr-only">Réglages et avis</h2>')
+                    llm_choices = MODE_CHOICES if ctx.assistant.llm_available else MODE_CHOICES[:1]
+                    mode = gr.Radio(
+                        llm_choices, value=s.answer_mode if ctx.assistant.llm_available else "extractive",
+                        label="Mode de réponse",
+                        info=None if ctx.assistant.llm_available
+                        else "Le mode rédigé (modèle de langage) n'est pas configuré sur ce serveur.",
+                        elem_id="mode",
+                    )
+                    plain = gr.Checkbox(value=s.plain_language, label="Langage simple",
+                                        info="Formulations plus directes.", elem_id="langage-simple")
+                    with gr.Group():
+                        gr.HTML('<h2 class="titre-avis" style="font-size:1.05rem;margin:.5rem">'
+                                "Donner mon avis sur une réponse</h2>")
+                        target = gr.Dropdown(choices=[], value=None, label="Réponse concernée",
+                                             elem_id="avis-reponse")
+                        rating = gr.Radio(RATING_CHOICES, value=None, label="Votre avis", elem_id="avis-note")
+                        tags = gr.CheckboxGroup(list(POSITIVE_TAGS + NEGATIVE_TAGS), label="Précisions",
+                                                elem_id="avis-etiquettes")
+                        comment = gr.Textbox(label="Commentaire (facultatif)", lines=2, max_length=2000,
+                                             elem_id="avis-commentaire")
+                        give = gr.Button("Envoyer mon avis", elem_id="avis-envoyer")
+                        thanks = gr.Markdown("", elem_id="avis-statut")
+            with gr.Tab("Sources", id="sources"):
+                gr.HTML('<h2>Documents de l\'index</h2>')
+                with gr.Row():
+                    query = gr.Textbox(label="Rechercher un document", placeholder="Titre, éditeur, identifiant…",
+                                       scale=2, elem_id="recherche-document")
+                    publisher = gr.Dropdown(choices=[("Tous", "")], value="", label="Éditeur", scale=1)
+                    fmt = gr.Dropdown(choices=[("Tous", "")], value="", label="Format", scale=1)
+                    state = gr.Dropdown(choices=[("Tous", ""), ("Indexé", "indexed"), ("Inchangé", "unchanged"),
+                                                 ("Échec", "failed")], value="", label="État", scale=1)
+                refresh = gr.Button("Actualiser", variant="secondary")
+                documents = gr.HTML(ctx.documents_html(), elem_id="catalogue")
+                gr.HTML("<h2>Lire un document page par page</h2>")
+                with gr.Row():
+                    doc = gr.Dropdown(choices=[], value=None, label="Document", scale=3, elem_id="document-choisi")
+                    page = gr.Number(value=1, minimum=1, precision=0, label="Page", scale=1, elem_id="document-page")
+                with gr.Row():
+                    previous = gr.Button("Page précédente", variant="secondary")
+                    following = gr.Button("Page suivante", variant="secondary")
+                passages = gr.HTML("", elem_id="passages-page")
+                gr.HTML("<h2>Réponses passées : passages retrouvés et cités</h2>")
+                past = gr.Dropdown(choices=[], value=None, label="Réponse", elem_id="reponse-passee")
+                trace = gr.HTML("", elem_id="trace-reponse")
+
+        # The chat and the API share one pool of workers (settings.concurrency_limit).
+        # "undocumented": callable by gradio_client (the tests drive the real chat with it), not in the API page.
+        chat_args: dict[str, Any] = {"concurrency_id": "answer", "concurrency_limit": s.concurrency_limit}
+        outputs = [chatbot, question, session, target]
+        inputs = [question, session, mode, plain]
+        question.submit(respond, inputs, outputs, api_name="respond", api_visibility="undocumented", **chat_args)
+        send.click(respond, inputs, outputs, api_visibility="private", **chat_args)
+
+        def pick_example(data: gr.SelectData) -> str:
+            return str((data.value or {}).get("text", ""))
+
+        chatbot.example_select(pick_example, None, question, api_visibility="private").then(
+            respond, inputs, outputs, api_visibility="private", **chat_args)
+
+        def clear() -> tuple[Any, ...]:
+            return [], "", _new_session(), gr.update(choices=[], value=None), "", None, [], ""
+
+        reset.click(clear, None, [chatbot, question, session, target, thanks, rating, tags, comment],
+                    api_name="new_conversation", api_visibility="undocumented")
+        chatbot.clear(clear, None, [chatbot, question, session, target, thanks, rating, tags, comment],
+                      api_visibility="private")
+        chatbot.like(make_like(ctx), [session], [target, rating, thanks], api_visibility="private")
+        give.click(make_submit_feedback(ctx), [target, rating, tags, comment], [thanks, rating, tags, comment],
+                   api_name="rate", api_visibility="undocumented")
+
+        filters = [query, publisher, fmt, state]
+        refresh_outputs = [status, publisher, fmt, documents, doc, past]
+        private: dict[str, Any] = {"api_visibility": "private"}
+        blocks.load(partial(refresh_sources, ctx), filters, refresh_outputs, **private)
+        refresh.click(partial(refresh_sources, ctx), filters, refresh_outputs, **private)
+
+        def table(query: str, publisher: str | None, fmt: str | None, status: str | None) -> str:
+            return ctx.documents_html(query or "", publisher or "", fmt or "", status or "")
+
+        for control in (publisher, fmt, state):
+            control.change(table, filters, documents, **private)
+        query.change(table, filters, documents, trigger_mode="always_last", **private)
+        doc.change(lambda d: show_page(ctx, d, 1), [doc], [passages, page], **private)
+        page.submit(partial(show_page, ctx), [doc, page], [passages, page], **private)
+        previous.click(lambda d, p: show_page(ctx, d, (p or 1) - 1), [doc, page], [passages, page], **private)
+        following.click(lambda d, p: show_page(ctx, d, (p or 1) + 1), [doc, page], [passages, page], **private)
+        past.focus(lambda: gr.update(choices=ctx.answer_choices()), None, past, **private)
+        past.change(ctx.trace_html, [past], [trace], **private)
+
+        gr.api(make_ask(ctx), api_name="ask", concurrency_id="answer", concurrency_limit=s.concurrency_limit)
+    return blocks
+
+
+# -- app ------------------------------------------------------------------------------------------
+
+
+def _gradio_app(app: FastAPI) -> Any:
+    for route in app.routes:
+        sub = getattr(route, "app", None)
+        if sub is not None and hasattr(sub, "tokens") and hasattr(sub, "cookie_id"):
+            return sub
+    raise RuntimeError("Gradio app not mounted")
+
+
+def build_app(settings: Settings, assistant: Assistant | None = None, *,
+              feedback: FeedbackStore | None = None) -> FastAPI:
+    """The whole web app (FastAPI, Gradio mounted at ``/``), ready for uvicorn."""
+    ctx = AppContext.create(settings, assistant, feedback)
+    blocks = build_blocks(ctx)
+    blocks.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency_limit, api_open=False)
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    mounted: dict[str, Any] = {}
+
+    def authorize(request: Request) -> bool:
+        if not settings.auth:
+            return True
+        gradio_app = mounted["app"]
+        token = (request.cookies.get(f"access-token-{gradio_app.cookie_id}")
+                 or request.cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
+        return bool(token) and token in gradio_app.tokens
+
+    app.include_router(document_router(ctx.library, authorize))
+    app = gr.mount_gradio_app(
+        app, blocks, path="/",
+        auth=list(settings.auth) or None,
+        auth_message="Connectez-vous avec l'identifiant fourni par votre administrateur.",
+        server_name=settings.host, server_port=settings.port,
+        footer_links=["api"], run_history=False, show_error=False, enable_monitoring=False,
+        max_file_size="1b", ssr_mode=False, mcp_server=False, pwa=False,
+        theme=_theme(), css_paths=[Path(__file__).resolve().parent / "webui" / "app.css"], head=HEAD,
+    )
+    mounted["app"] = _gradio_app(app)
+    app.add_middleware(SecurityMiddleware)
+    return app
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail early, in French, rather than with uvicorn's English error after loading the models."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise OSError(f"impossible d'écouter sur {host}:{port} (port déjà utilisé ou adresse invalide) ; "
+                          "choisissez-en un autre avec --port.") from None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python app.py", description=f"{TITLE} : application web.")
+    parser.add_argument("--host", help="adresse d'écoute (défaut : réglage ASSISTANT_HOST, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (défaut : réglage ASSISTANT_PORT, 7860)")
+    parser.add_argument("--db", type=Path, help="dossier des données et de l'index (défaut : data/)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    from assistant.embeddings import EmbedderError
+    from assistant.settings import SettingsError
+
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env().with_overrides(
+            host=args.host, port=args.port, data_dir=args.db.resolve() if args.db else None)
+        settings.validate()
+        if store.current_generation(settings.data_dir) is None:
+            from ingest.index import IngestConfigError, run_ingest
+
+            print("Aucun index n'existe encore : indexation du corpus avant le démarrage…", file=sys.stderr)
+            try:
+                report = run_ingest(settings)
+            except IngestConfigError as exc:
+                raise SettingsError(str(exc)) from None
+            for failure in report.failed:
+                print(f"Fichier non indexé : {failure['path']} ({failure['reason']})", file=sys.stderr)
+            if store.current_generation(settings.data_dir) is None:
+                raise SettingsError("L'indexation n'a produit aucun index : vérifiez le dossier du corpus.")
+        _check_port_free(settings.host, settings.port)
+        assistant = Assistant(settings)
+        assistant.retriever.snapshot()  # load the index now, not on the first question
+        app = build_app(settings, assistant)
+    except (SettingsError, EmbedderError, store.StoreError, OSError) as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return 2
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.auth:
+        print("Attention : l'application écoute sur le réseau sans authentification (réglage ASSISTANT_AUTH).",
+              file=sys.stderr)
+    print(f"{TITLE} : http://{settings.host}:{settings.port}/  (Ctrl+C pour arrêter)", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

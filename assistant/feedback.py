@@ -1,0 +1,283 @@
+"""Answers served by the app and what officials said about them, in one SQLite file.
+
+Every answer is logged (question, standalone question, text, mode, citations,
+the retrieved passages with their scores, the public settings) so that staff
+can see later exactly what the assistant read and cited. Feedback (👍/👎, tags,
+a comment) points to an answer. Maintainers export the feedback as CSV or JSONL.
+
+One short-lived connection per call: the app answers from several threads, and
+SQLite's WAL mode lets readers and one writer work side by side.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from assistant.schema import Answer
+
+Rating = Literal["up", "down"]
+RATINGS: tuple[str, ...] = ("up", "down")
+POSITIVE_TAGS: tuple[str, ...] = ("clair", "complet", "sources fiables")
+NEGATIVE_TAGS: tuple[str, ...] = ("source erronée", "incomplet", "trop long", "hors sujet")
+TAGS: tuple[str, ...] = POSITIVE_TAGS + NEGATIVE_TAGS
+MAX_COMMENT_CHARS = 2000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    question TEXT NOT NULL,
+    standalone_question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    plain_language INTEGER NOT NULL,
+    abstained INTEGER NOT NULL,
+    notice TEXT NOT NULL,
+    citations TEXT NOT NULL,
+    passages TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    timings TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_created ON answers(created_at);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    answer_id TEXT NOT NULL REFERENCES answers(id),
+    created_at TEXT NOT NULL,
+    rating TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    comment TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id);
+"""
+
+EXPORT_COLUMNS = (
+    "feedback_id", "feedback_at", "rating", "tags", "comment",
+    "answer_id", "answered_at", "channel", "question", "standalone_question", "answer", "mode",
+    "plain_language", "abstained", "notice", "citations", "settings",
+)
+
+
+class FeedbackError(ValueError):
+    """Feedback that cannot be stored as given (message in French, shown to the user)."""
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    id: str
+    created_at: str
+    channel: str
+    question: str
+    standalone_question: str
+    answer: str
+    mode: str
+    plain_language: bool
+    abstained: bool
+    notice: str
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    passages: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cited_passage_ids(self) -> set[str]:
+        return {str(c.get("passage_id", "")) for c in self.citations}
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    id: int
+    answer_id: str
+    created_at: str
+    rating: str
+    tags: list[str]
+    comment: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class FeedbackStore:
+    """The answers log and the feedback table of one SQLite file (created on first write)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._ready = False
+
+    @contextmanager
+    def _connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        if write and not self._ready:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+            conn.row_factory = sqlite3.Row
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                self._ready = True
+            with conn:  # one transaction, committed on success
+                yield conn
+
+    def _exists(self) -> bool:
+        return self._ready or self.path.exists()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def log_answer(
+        self,
+        answer: Answer,
+        settings: dict[str, Any],
+        *,
+        channel: str = "chat",
+        plain_language: bool = False,
+    ) -> str:
+        """Store one answer with what was retrieved and cited; returns its id."""
+        answer_id = uuid.uuid4().hex
+        with self._connect(write=True) as conn:
+            conn.execute(
+                "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    answer_id, _now(), channel, answer.question, answer.standalone_question, answer.text,
+                    answer.mode, int(plain_language), int(answer.abstained), answer.notice,
+                    _dumps([c.to_json() for c in answer.citations]),
+                    _dumps([p.to_json() for p in answer.passages]),
+                    _dumps(settings),
+                    _dumps({k: round(v, 4) for k, v in answer.timings.items()}),
+                ),
+            )
+        return answer_id
+
+    def add_feedback(
+        self, answer_id: str, rating: str | None, tags: Sequence[str] = (), comment: str = ""
+    ) -> int:
+        """Store 👍 ("up") / 👎 ("down"), tags and a comment for one answer; returns the feedback id."""
+        rating = rating or ""
+        if rating and rating not in RATINGS:
+            raise FeedbackError("L'avis doit être 👍 ou 👎.")
+        unknown = [t for t in tags if t not in TAGS]
+        if unknown:
+            raise FeedbackError(f"Étiquette inconnue : {unknown[0]}.")
+        comment = (comment or "").strip()
+        if len(comment) > MAX_COMMENT_CHARS:
+            raise FeedbackError(f"Le commentaire est trop long ({MAX_COMMENT_CHARS} caractères au maximum).")
+        if not (rating or tags or comment):
+            raise FeedbackError("Indiquez un avis, une étiquette ou un commentaire.")
+        with self._connect(write=True) as conn:
+            if conn.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
+                raise FeedbackError("Cette réponse est introuvable : votre avis n'a pas pu être enregistré.")
+            cursor = conn.execute(
+                "INSERT INTO feedback (answer_id, created_at, rating, tags, comment) VALUES (?, ?, ?, ?, ?)",
+                (answer_id, _now(), rating, _dumps(list(dict.fromkeys(tags))), comment),
+            )
+            return int(cursor.lastrowid or 0)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def list_answers(self, limit: int = 100) -> list[AnswerRecord]:
+        """The most recent answers first."""
+        if not self._exists():
+            return []
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM answers ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [_answer_record(r) for r in rows]
+
+    def get_answer(self, answer_id: str) -> AnswerRecord | None:
+        if not self._exists():
+            return None
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
+        return _answer_record(row) if row else None
+
+    def list_feedback(self, answer_id: str | None = None) -> list[FeedbackRecord]:
+        if not self._exists():
+            return []
+        query = "SELECT * FROM feedback" + (" WHERE answer_id = ?" if answer_id else "") + " ORDER BY id"
+        with self._connect() as conn:
+            rows = conn.execute(query, (answer_id,) if answer_id else ()).fetchall()
+        return [
+            FeedbackRecord(r["id"], r["answer_id"], r["created_at"], r["rating"], json.loads(r["tags"]), r["comment"])
+            for r in rows
+        ]
+
+    # -- export --------------------------------------------------------------------------
+
+    def export(self, out: IO[str], fmt: str = "csv") -> int:
+        """Write every feedback with its answer to ``out`` (CSV or JSONL); returns the number of rows."""
+        if fmt not in ("csv", "jsonl"):
+            raise ValueError("format d'export inconnu (csv ou jsonl)")
+        rows = self._export_rows()
+        if fmt == "jsonl":
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return len(rows)
+        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            flat = dict(row)
+            flat["tags"] = ";".join(row["tags"])
+            flat["citations"] = _dumps(row["citations"])
+            flat["settings"] = _dumps(row["settings"])
+            writer.writerow({k: _csv_safe(v) for k, v in flat.items()})
+        return len(rows)
+
+    def _export_rows(self) -> list[dict[str, Any]]:
+        if not self._exists():
+            return []
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT f.id AS feedback_id, f.created_at AS feedback_at, f.rating, f.tags, f.comment, "
+                "a.id AS answer_id, a.created_at AS answered_at, a.channel, a.question, a.standalone_question, "
+                "a.answer, a.mode, a.plain_language, a.abstained, a.notice, a.citations, a.passages, a.settings "
+                "FROM feedback f JOIN answers a ON a.id = f.answer_id ORDER BY f.id"
+            ).fetchall()
+        out = []
+        for r in rows:
+            row = dict(r)
+            row["tags"] = json.loads(row["tags"])
+            row["plain_language"] = bool(row["plain_language"])
+            row["abstained"] = bool(row["abstained"])
+            for key in ("citations", "passages", "settings"):
+                row[key] = json.loads(row[key])
+            out.append(row)
+        return out
+
+
+def _answer_record(row: sqlite3.Row) -> AnswerRecord:
+    return AnswerRecord(
+        id=row["id"],
+        created_at=row["created_at"],
+        channel=row["channel"],
+        question=row["question"],
+        standalone_question=row["standalone_question"],
+        answer=row["answer"],
+        mode=row["mode"],
+        plain_language=bool(row["plain_language"]),
+        abstained=bool(row["abstained"]),
+        notice=row["notice"],
+        citations=json.loads(row["citations"]),
+        passages=json.loads(row["passages"]),
+        settings=json.loads(row["settings"]),
+        timings=json.loads(row["timings"]),
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _csv_safe(value: Any) -> Any:
+    # A comment such as "=HYPERLINK(…)" must stay text when a maintainer opens the CSV in a spreadsheet.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

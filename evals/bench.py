@@ -1,0 +1,197 @@
+"""Benchmarks, run by hand (never in the timed test suite); figures go in the notes.
+
+    python -m evals.bench ingest      # shipped corpus: passages/s vs bare embedder, then a no-change run
+    python -m evals.bench latency     # query latency on the shipped corpus (100 questions, embedder warm)
+    python -m evals.bench synthetic   # query latency on a synthetic index of 100,000 passages
+
+Every figure is measured side by side in one run; medians and ratios, not single timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant import store
+from assistant.embeddings import build_embedder
+from assistant.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def bench_ingest(settings: Settings) -> dict[str, Any]:
+    """First ingestion with an empty vector cache, the bare embedder on the same passages, a no-change run."""
+    from ingest.index import run_ingest
+    from ingest.load import corpus_files, load_file
+    from ingest.split import split_pages
+
+    with tempfile.TemporaryDirectory() as tmp:
+        s = settings.with_overrides(data_dir=Path(tmp))
+        t = time.perf_counter()
+        first = run_ingest(s, progress=False)
+        first_s = time.perf_counter() - t
+        t = time.perf_counter()
+        second = run_ingest(s, progress=False)
+        second_s = time.perf_counter() - t
+
+    texts: list[str] = []
+    for path in corpus_files(settings.corpus_dir):
+        loaded = load_file(path, settings.corpus_dir)
+        texts += [d.page_content for d in split_pages(loaded.pages, {"doc_id": path.stem},
+                                                      chunk_words=settings.chunk_words,
+                                                      overlap_words=settings.chunk_overlap_words)]
+    bare = build_embedder(settings.embedder, threads=settings.embed_threads, batch_size=settings.embed_batch_size)
+    t = time.perf_counter()
+    bare.embed_passages(texts)
+    bare_s = time.perf_counter() - t
+    chars = sum(len(x) for x in texts)
+    return {
+        "embedder": bare.name,
+        "files": len(first.indexed),
+        "passages": first.passages,
+        "first_run_s": round(first_s, 2),
+        "first_run_passages_per_s": round(first.passages / first_s, 2),
+        "bare_embedder_s": round(bare_s, 2),
+        "bare_embedder_passages_per_s": round(len(texts) / bare_s, 2),
+        "bare_embedder_chars_per_s": round(chars / bare_s),
+        "ingest_over_bare_ratio": round(first_s / bare_s, 2),
+        "no_change_run_s": round(second_s, 2),
+        "no_change_indexed": len(second.indexed),
+    }
+
+
+QUESTIONS = [
+    "Combien de membres compte le collectif Intérêt général ?",
+    "c'est quoi un catalyseur territorial",
+    "comment associer les entreprises du territoire à notre projet ODD ?",
+    "Que dit l'étude Jouer collectif en sortie de crise ?",
+    "Quels sont les programmes de recherche du RAMEAU ?",
+    "Où trouver le MOOC sur les alliances ?",
+    "Que signifie ESS ?",
+    "Combien de cibles compte l'Agenda 2030 ?",
+    "Qu'est-ce que l'Observatoire des territoires ?",
+    "Par où commencer quand on est un nouveau maire ?",
+]
+
+
+def bench_latency(settings: Settings, n: int = 100) -> dict[str, Any]:
+    from assistant.answer import Assistant
+
+    assistant = Assistant(settings)
+    assistant.answer(QUESTIONS[0])  # warm: model, index, caches
+    retrieve, first_text, total = [], [], []
+    for i in range(n):
+        ans = assistant.answer(QUESTIONS[i % len(QUESTIONS)] + ("" if i < len(QUESTIONS) else f" ({i})"))
+        retrieve.append(ans.timings["retrieve"])
+        first_text.append(ans.timings.get("first_text", ans.timings["total"]))
+        total.append(ans.timings["total"])
+    return {
+        "questions": n,
+        "retrieve_ms_median": round(1000 * statistics.median(retrieve), 1),
+        "retrieve_ms_p95": round(1000 * _percentile(retrieve, 95), 1),
+        "first_text_ms_median": round(1000 * statistics.median(first_text), 1),
+        "first_text_ms_p95": round(1000 * _percentile(first_text, 95), 1),
+        "answer_total_ms_median": round(1000 * statistics.median(total), 1),
+        "answer_total_ms_p95": round(1000 * _percentile(total, 95), 1),
+    }
+
+
+def bench_synthetic(settings: Settings, n_passages: int = 100_000, n_queries: int = 100) -> dict[str, Any]:
+    """A generation of ``n_passages`` synthetic French passages with random unit vectors.
+
+    Vectors are random (embedding 100,000 passages with the bundled model would take
+    hours on this machine); queries go through the real embedder and the real
+    retriever, so the measured path is the production one.
+    """
+    from assistant.lexical import LexicalIndex
+    from assistant.retrieve import Retriever
+    from ingest.index import lexical_text
+
+    rng = random.Random(7)
+    vocab = sorted({w.strip(".,;:«»()!?'’").lower() for q in QUESTIONS for w in q.split()} | set(
+        "partenariat alliance territoire commune collectivité association entreprise élu maire projet données "
+        "observatoire innovation confiance performance réseau pionnier catalyseur mission dialogue expérimentation "
+        "accompagnement lieu kit guide note webinaire plateforme objectif cible agenda développement durable "
+        "co-construction mécénat solidarité économie sociale emploi mobilité énergie climat numérique".split()))
+    vocab = [w for w in vocab if len(w) > 2]
+    embedder = build_embedder(settings.embedder, threads=settings.embed_threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        s = settings.with_overrides(data_dir=Path(tmp))
+        generation = store.new_generation(s.data_dir)
+        vs = store.open_vectorstore(s, generation, embedder, create=True)
+        t = time.perf_counter()
+        np_rng = np.random.default_rng(7)
+        ids, lex_texts, doc_ids = [], [], []
+        batch = 5000
+        for start in range(0, n_passages, batch):
+            count = min(batch, n_passages - start)
+            vectors = np_rng.standard_normal((count, embedder.dim)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            b_ids, b_texts, b_meta = [], [], []
+            for j in range(count):
+                i = start + j
+                text = " ".join(rng.choice(vocab) for _ in range(150)) + "."
+                meta = {"doc_id": f"doc-{i // 20}", "source_path": f"doc-{i // 20}.md", "title": f"Document {i // 20}",
+                        "publisher": "Synthétique", "url": "", "page": 1, "page_label": "", "section": "",
+                        "chunk_index": i % 20, "format": "md"}
+                b_ids.append(f"p{i:06d}")
+                b_texts.append(text)
+                b_meta.append(meta)
+                ids.append(f"p{i:06d}")
+                doc_ids.append(meta["doc_id"])
+                from langchain_core.documents import Document
+
+                lex_texts.append(lexical_text(Document(page_content=text, metadata=meta)))
+            vs._collection.add(ids=b_ids, documents=b_texts, metadatas=b_meta, embeddings=vectors)
+        build_s = time.perf_counter() - t
+        LexicalIndex.build(ids, lex_texts).save(generation.lexical_dir)
+        store.write_json_atomic(generation.passage_docs_path, doc_ids)
+        store.write_json_atomic(generation.catalog_path, {"documents": {}, "failed": [], "embedder": embedder.name})
+        store.publish(s.data_dir, generation)
+        retriever = Retriever(s, embedder)
+        retriever.search(QUESTIONS[0])  # warm: loads the generation
+        results: dict[str, Any] = {"passages": n_passages, "build_s": round(build_s, 1)}
+        for mode in ("dense", "bm25", "hybrid"):
+            times = []
+            for i in range(n_queries):
+                q = QUESTIONS[i % len(QUESTIONS)]
+                t = time.perf_counter()
+                retriever.search(q, mode=mode)  # type: ignore[arg-type]
+                times.append(time.perf_counter() - t)
+            results[mode] = {"median_ms": round(1000 * statistics.median(times), 1),
+                             "p95_ms": round(1000 * _percentile(times, 95), 1)}
+        return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.bench", description="Benchmarks (à lancer à la main).")
+    parser.add_argument("what", choices=["ingest", "latency", "synthetic"])
+    parser.add_argument("--passages", type=int, default=100_000, help="taille de l'index synthétique")
+    parser.add_argument("--questions", type=int, default=100)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.what == "ingest":
+        result = bench_ingest(settings)
+    elif args.what == "latency":
+        result = bench_latency(settings, args.questions)
+    else:
+        result = bench_synthetic(settings, args.passages, args.questions)
+    print(json.dumps(result, ensure_ascii=False, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

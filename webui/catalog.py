@@ -1,0 +1,133 @@
+"""What the Sources tab shows: the documents of the current index, their statuses, their passages.
+
+Read from the index generation the assistant is using (its catalog and its Chroma collection) and
+from ``last_run.json``, where the ingestion job writes every file's status — including the files
+that failed, with their reason — whether or not it produced a new generation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant import store
+from assistant.embeddings import fold
+from assistant.schema import CHUNK_INDEX, DOC_ID, PAGE, SECTION
+from assistant.settings import Settings
+
+LAST_RUN = "last_run.json"  # written by ingest.index._write_last_run
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    doc_id: str
+    source_path: str
+    title: str
+    publisher: str
+    format: str
+    pages: int
+    passages: int
+    indexed_at: str
+    status: str  # indexed | unchanged | failed
+    reason: str = ""
+    url: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _row(rel: str, doc: dict[str, Any], status: str | None = None) -> DocumentRow:
+    return DocumentRow(
+        doc_id=str(doc.get("doc_id", "")),
+        source_path=rel,
+        title=str(doc.get("title") or Path(rel).stem),
+        publisher=str(doc.get("publisher", "")),
+        format=str(doc.get("format", "")),
+        pages=int(doc.get("pages", 0) or 0),
+        passages=int(doc.get("passages", 0) or 0),
+        indexed_at=str(doc.get("indexed_at", "")),
+        status=status or str(doc.get("status", "indexed")),
+        reason=str(doc.get("reason", "")),
+        url=str(doc.get("url", "")),
+    )
+
+
+def read_last_run(data_dir: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((data_dir / LAST_RUN).read_text(encoding="utf-8")))
+    except (FileNotFoundError, json.JSONDecodeError, ValueError):
+        return {}
+
+
+def document_rows(catalog: dict[str, Any], last_run: dict[str, Any]) -> list[DocumentRow]:
+    """Every document known to the index or to the last ingestion run, with its status."""
+    indexed: dict[str, Any] = dict(catalog.get("documents", {}))
+    statuses: dict[str, Any] = dict(last_run.get("documents", {}))
+    rows: dict[str, DocumentRow] = {}
+    for rel, doc in indexed.items():
+        # The last run may be newer than the catalog (nothing changed) or describe a failure.
+        latest = statuses.get(rel)
+        status = str(latest.get("status")) if latest else "indexed"
+        rows[rel] = _row(rel, doc | ({"status": status, "reason": latest.get("reason", "")} if latest else {}))
+    for rel, doc in statuses.items():
+        if rel not in rows:
+            rows[rel] = _row(rel, doc)
+    for failure in catalog.get("failed", []):
+        rel = str(failure.get("path", ""))
+        if rel and rel not in rows:
+            rows[rel] = _row(rel, {"status": "failed", "reason": failure.get("reason", "")})
+    return sorted(rows.values(), key=lambda r: (r.status != "failed", fold(r.title)))
+
+
+def filter_rows(
+    rows: Sequence[DocumentRow], query: str = "", publisher: str = "", fmt: str = "", status: str = ""
+) -> list[DocumentRow]:
+    """Search in titles, publishers, ids and paths (accents and case ignored), then filter."""
+    needle = fold(query.strip())
+    out = []
+    for r in rows:
+        if needle and needle not in fold(f"{r.title} {r.publisher} {r.doc_id} {r.source_path} {r.reason}"):
+            continue
+        if publisher and r.publisher != publisher:
+            continue
+        if fmt and r.format != fmt:
+            continue
+        if status and r.status != status:
+            continue
+        out.append(r)
+    return out
+
+
+def status_summary(settings: Settings, catalog: dict[str, Any] | None, generation: str | None,
+                   llm_label: str) -> dict[str, Any]:
+    if not generation or catalog is None:
+        return {"generation": None, "embedder": settings.embedder, "llm": llm_label}
+    docs = catalog.get("documents", {})
+    return {
+        "generation": generation,
+        "documents": len(docs),
+        "passages": sum(int(d.get("passages", 0) or 0) for d in docs.values()),
+        "failed": len(catalog.get("failed", [])),
+        "embedder": catalog.get("embedder", settings.embedder),
+        "llm": llm_label,
+    }
+
+
+def llm_label(settings: Settings, available: bool) -> str:
+    if not available:
+        return "aucun (réponses par extraits)"
+    model = settings.llm_model or Path(settings.llm_model_path).name or "modèle par défaut"
+    return f"{settings.llm_backend} ({model})"
+
+
+def page_passages(vectorstore: Any, doc_id: str, page: int) -> list[dict[str, Any]]:
+    """The passages of one page of one document, in reading order."""
+    out = []
+    for pid, doc, _ in store.iter_records(vectorstore, where={"$and": [{DOC_ID: doc_id}, {PAGE: int(page)}]}):
+        m = doc.metadata
+        out.append({"id": pid, "text": doc.page_content, "section": str(m.get(SECTION, "")),
+                    "chunk_index": int(m.get(CHUNK_INDEX, 0))})
+    return sorted(out, key=lambda p: p["chunk_index"])

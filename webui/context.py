@@ -1,0 +1,125 @@
+"""What the app's handlers share: the settings, the loaded assistant, the feedback store, the document
+library — and the Sources tab's data as HTML. Gradio-free; ``app.py`` turns it into components."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from assistant import store
+from assistant.answer import Assistant, QuestionError
+from assistant.feedback import FeedbackError, FeedbackStore
+from assistant.settings import AnswerMode, Settings
+from webui import catalog as cat
+from webui import render
+from webui.documents import DocumentLibrary
+
+log = logging.getLogger("assistant.app")
+
+GENERIC_ERROR = "Une erreur inattendue est survenue : veuillez réessayer dans un instant."
+
+
+def user_error(exc: Exception) -> str:
+    """One French sentence for the user; the details go to the server log only."""
+    if isinstance(exc, (QuestionError, FeedbackError, store.StoreError)):
+        return str(exc)
+    log.exception("unexpected error in the app")
+    return GENERIC_ERROR
+
+
+def answer_mode(value: str | None, default: AnswerMode) -> AnswerMode:
+    return "llm" if value == "llm" else "extractive" if value == "extractive" else default
+
+
+def _short(text: str, limit: int = 90) -> str:
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    assistant: Assistant
+    feedback: FeedbackStore
+    library: DocumentLibrary
+
+    @classmethod
+    def create(cls, settings: Settings, assistant: Assistant | None = None,
+               feedback: FeedbackStore | None = None) -> AppContext:
+        assistant = assistant or Assistant(settings)
+        # The route's allow-list is the catalog of the generation the assistant is answering from.
+        library = DocumentLibrary(settings, lambda: assistant.retriever.snapshot().catalog)
+        return cls(settings, assistant, feedback or FeedbackStore(settings.data_dir / "feedback.sqlite"), library)
+
+    def stored_settings(self, mode: str, plain: bool) -> dict[str, Any]:
+        return self.settings.public_dict() | {"answer_mode": mode, "plain_language": plain}
+
+    # -- Sources tab ---------------------------------------------------------------------------
+
+    def document_rows(self) -> list[cat.DocumentRow]:
+        generation = store.current_generation(self.settings.data_dir)
+        catalog = store.read_catalog(generation) if generation else {}
+        return cat.document_rows(catalog, cat.read_last_run(self.settings.data_dir))
+
+    def status_html(self) -> str:
+        try:
+            generation = store.current_generation(self.settings.data_dir)
+            label = cat.llm_label(self.settings, self.assistant.llm_available)
+            catalog = store.read_catalog(generation) if generation else None
+            summary = cat.status_summary(self.settings, catalog, generation.name if generation else None, label)
+            return render.render_status(summary)
+        except Exception as exc:
+            return render.render_error(user_error(exc))
+
+    def documents_html(self, query: str = "", publisher: str = "", fmt: str = "", status: str = "") -> str:
+        try:
+            rows = cat.filter_rows(self.document_rows(), query, publisher, fmt, status)
+            return render.render_documents_table([r.as_dict() for r in rows])
+        except Exception as exc:
+            return render.render_error(user_error(exc))
+
+    def filter_choices(self) -> dict[str, list[tuple[str, str]]]:
+        """Choices of the Sources tab's dropdowns: publishers, formats, readable documents."""
+        try:
+            rows = self.document_rows()
+        except Exception:
+            rows = []
+        return {
+            "publishers": [("Tous", "")] + [(p, p) for p in sorted({r.publisher for r in rows if r.publisher})],
+            "formats": [("Tous", "")] + [(f.upper(), f) for f in sorted({r.format for r in rows if r.format})],
+            "documents": [(f"{r.title} ({r.format.upper()})", r.doc_id) for r in rows if r.doc_id and r.passages],
+        }
+
+    def answer_choices(self, limit: int = 200) -> list[tuple[str, str]]:
+        return [(f"{render.format_date(r.created_at)} — {_short(r.question)}", r.id)
+                for r in self.feedback.list_answers(limit)]
+
+    def page_html(self, doc_id: str | None, page: float | None) -> tuple[str, int | None]:
+        """The passages of one page of a document, and the page number actually shown."""
+        if not doc_id:
+            return render.render_page_passages("", 1, 1, []), None
+        try:
+            snap = self.assistant.retriever.snapshot()
+            entry = next((d for d in snap.catalog.get("documents", {}).values() if d.get("doc_id") == doc_id), None)
+            if entry is None:
+                return render.render_error("Ce document n'est plus dans l'index."), None
+            pages = max(int(entry.get("pages", 1) or 1), 1)
+            number = min(max(int(page or 1), 1), pages)
+            passages = cat.page_passages(snap.vectorstore, doc_id, number)
+            return render.render_page_passages(str(entry.get("title", doc_id)), number, pages, passages), number
+        except Exception as exc:
+            return render.render_error(user_error(exc)), None
+
+    def trace_html(self, answer_id: str | None) -> str:
+        if not answer_id:
+            return '<p class="vide">Choisissez une réponse.</p>'
+        record = self.feedback.get_answer(answer_id)
+        if record is None:
+            return render.render_error("Cette réponse est introuvable.")
+        return render.render_answer_trace(record)
+
+
+def turn_choices(session: dict[str, Any]) -> list[tuple[str, str]]:
+    """The conversation's answers that can be rated: (label, answer id)."""
+    return [(f"{i}. {_short(turn['question'])}", turn["answer_id"])
+            for i, turn in enumerate(session["turns"], start=1) if turn and turn.get("answer_id")]
