@@ -221,7 +221,10 @@ def test_a_file_that_breaks_keeps_its_previous_passages(settings: Settings, fake
 def _env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"ASSISTANT_EMBEDDER": "hash:256", "ASSISTANT_CORPUS_DIR": str(settings.corpus_dir),
-                "ASSISTANT_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT)})
+                "ASSISTANT_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT),
+                # Same chunking as the in-process runs, or every file counts as changed.
+                "ASSISTANT_CHUNK_WORDS": str(settings.chunk_words),
+                "ASSISTANT_CHUNK_OVERLAP_WORDS": str(settings.chunk_overlap_words)})
     return env
 
 
