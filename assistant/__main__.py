@@ -126,7 +126,8 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
             for n in sorted({c.n for c in answer.citations}):
                 p = next(c.passage for c in answer.citations if c.n == n)
                 where = f", page {p.printed_page}" if p.format == "pdf" else ""
-                print(f"[{n}] « {p.title} » ({p.publisher}){where} — {p.source_path}" + (f" — {p.url}" if p.url else ""))
+                url = f" — {p.url}" if p.url else ""
+                print(f"[{n}] « {p.title} » ({p.publisher}){where} — {p.source_path}{url}")
     return code
 
 

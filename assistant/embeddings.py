@@ -16,6 +16,7 @@ Vectors are L2-normalised, so cosine similarity is a dot product.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import sqlite3
@@ -171,7 +172,7 @@ class HashEmbeddings(NamedEmbeddings):
     def _vector(self, text: str) -> np.ndarray:
         vec = np.zeros(self.dim, dtype=np.float32)
         words = [w for w in _TOKEN.findall(fold(text)) if len(w) > 2]
-        for feature in words + [a + "_" + b for a, b in zip(words, words[1:], strict=False)]:
+        for feature in words + [a + "_" + b for a, b in itertools.pairwise(words)]:
             h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
             vec[h % self.dim] += 1.0 if (h >> 40) & 1 else -1.0
         if not vec.any():

@@ -19,6 +19,7 @@ from assistant.embeddings import NamedEmbeddings
 from assistant.lexical import analyze
 from assistant.schema import Citation, Passage
 from assistant.sentences import sentence_spans
+from assistant.verify import is_instruction
 
 REFUSAL = "Je n'ai pas trouvé de réponse à cette question dans les ressources disponibles."
 
@@ -30,13 +31,8 @@ _DEPENDENT = re.compile(
     re.IGNORECASE,
 )
 _MIN_WORDS = 5
-# Text addressed to an assistant inside a document is data, never an answer.
-_INSTRUCTION = re.compile(
-    r"(ignore[sz]?|oublie[sz]?|ne tiens? pas compte)\b.{0,60}\b(instructions?|consignes?|règles?|messages?)"
-    r"|\b(réponds|répondez|écris|écrivez|affiche[sz]?|dis|dites)\b.{0,40}\b(uniquement|seulement|simplement)\b"
-    r"|\b(system prompt|prompt système|tu es un assistant|en tant qu'assistant|instructions précédentes)\b",
-    re.IGNORECASE,
-)
+_BULLETS = ("•", "-", "–", "*", "·")
+_ENDS_SENTENCE = re.compile(r"[.!?…:;»)\]]\s*$")
 
 
 @dataclass(frozen=True)
@@ -58,12 +54,21 @@ def quotable_units(passages: Sequence[Passage]) -> list[Unit]:
             # A heading line or a fragment is not an answer on its own.
             if len(text.split()) < _MIN_WORDS and not text.rstrip().endswith(":"):
                 continue
-            if _INSTRUCTION.search(text):
-                continue
+            if is_instruction(text):
+                continue  # text addressed to an assistant inside a document is data, never an answer
+            if not _ENDS_SENTENCE.search(text):
+                continue  # a heading, a table cell or a sentence cut at the passage's edge
             if _DEPENDENT.match(text.lstrip("«» \"-–•")) and si > 0:
                 start = spans[si - 1][0]
-            if text.rstrip().endswith(":") and si + 1 < len(spans):
-                end = spans[si + 1][1]  # the list or definition that follows
+            if text.rstrip().endswith(":"):
+                # The list or definition that follows belongs to the answer: take every item of it.
+                nxt = si + 1
+                while nxt < len(spans) and nxt - si <= 6:
+                    item = passage.text[spans[nxt][0]:spans[nxt][1]].lstrip()
+                    if nxt > si + 1 and not item.startswith(_BULLETS):
+                        break
+                    end = spans[nxt][1]
+                    nxt += 1
             units.append(Unit(pi, start, end, passage.text[start:end].strip()))
     return units
 
@@ -129,7 +134,8 @@ def build_extractive(
         passage = passages[unit.passage_index]
         n = numbers.setdefault(unit.passage_index, len(numbers) + 1)
         citations.append(Citation(n=n, passage=passage, quote=unit.text))
-        lines.append(f"- « {unit.text} » [{n}]")
+        # Line breaks inside a quote come from the page layout; the words stay exactly as written.
+        lines.append(f"- « {' '.join(unit.text.split())} » [{n}]")
     return lead_line(citations, plain_language) + "\n\n" + "\n".join(lines), citations
 
 

@@ -24,10 +24,101 @@ _DEICTIC = re.compile(
     re.IGNORECASE,
 )
 _STOP = set(
-    "le la les un une des de du d l au aux et ou en à a dans pour par sur avec sans que qui quoi quel quelle quels "
-    "quelles comment combien où quand pourquoi est sont c ce cet cette ces il elle ils elles on nous vous je j me "
-    "mon ma mes notre nos votre vos leur leurs son sa ses se s y ne pas plus moins très tout tous toute toutes "
-    "faire fait peut peuvent doit dois quoi qu c'est existe-t-il existe t-il-t est-ce estce".split()
+    [
+        "le",
+        "la",
+        "les",
+        "un",
+        "une",
+        "des",
+        "de",
+        "du",
+        "d",
+        "l",
+        "au",
+        "aux",
+        "et",
+        "ou",
+        "en",
+        "à",
+        "a",
+        "dans",
+        "pour",
+        "par",
+        "sur",
+        "avec",
+        "sans",
+        "que",
+        "qui",
+        "quoi",
+        "quel",
+        "quelle",
+        "quels",
+        "quelles",
+        "comment",
+        "combien",
+        "où",
+        "quand",
+        "pourquoi",
+        "est",
+        "sont",
+        "c",
+        "ce",
+        "cet",
+        "cette",
+        "ces",
+        "il",
+        "elle",
+        "ils",
+        "elles",
+        "on",
+        "nous",
+        "vous",
+        "je",
+        "j",
+        "me",
+        "mon",
+        "ma",
+        "mes",
+        "notre",
+        "nos",
+        "votre",
+        "vos",
+        "leur",
+        "leurs",
+        "son",
+        "sa",
+        "ses",
+        "se",
+        "s",
+        "y",
+        "ne",
+        "pas",
+        "plus",
+        "moins",
+        "très",
+        "tout",
+        "tous",
+        "toute",
+        "toutes",
+        "faire",
+        "fait",
+        "peut",
+        "peuvent",
+        "doit",
+        "dois",
+        "quoi",
+        "qu",
+        "c'est",
+        "existe-t-il",
+        "existe",
+        "t-il-t",
+        "est-ce",
+        "estce",
+        "a-t-il",
+        "a-t-elle",
+        "y-a-t-il",
+    ]
 )
 _WORD = re.compile(r"[\wÀ-ÿ'-]+")
 
@@ -36,9 +127,14 @@ def user_questions(history: Sequence[Message]) -> list[str]:
     return [m["content"] for m in history if m.get("role") == "user" and m.get("content", "").strip()]
 
 
+_PRONOUN_START = re.compile(r"^\s*(il|elle|ils|elles|ce|cet|cette|ces|ça|cela|celui-ci|celle-ci)\b", re.IGNORECASE)
+
+
 def looks_like_follow_up(question: str) -> bool:
     words = _WORD.findall(question)
-    return bool(_FOLLOW_UP_START.match(question)) or (len(words) <= 8 and bool(_DEICTIC.search(question)))
+    return bool(_FOLLOW_UP_START.match(question) or _PRONOUN_START.match(question)) or (
+        len(words) <= 8 and bool(_DEICTIC.search(question))
+    )
 
 
 def key_terms(text: str, limit: int = 8) -> list[str]:

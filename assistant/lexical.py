@@ -197,6 +197,14 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def unknown_share(self, query: str) -> float:
+        """Share of the query's terms that occur nowhere in the indexed passages (0 when it has no term)."""
+        terms = analyze(query)
+        if not terms or not self.ids:
+            return 0.0
+        vocab = self._bm25.vocab_dict
+        return sum(t not in vocab for t in terms) / len(terms)
+
     def scores(self, query: str) -> np.ndarray | None:
         """BM25 score of every passage (in ``ids`` order); None when no query term is indexed."""
         if not self.ids:

@@ -18,12 +18,11 @@ from langchain_chroma import Chroma
 
 from assistant import store
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
-from assistant.fusion import dedupe, rrf
+from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
 from assistant.lexical import LexicalIndex
 from assistant.schema import DOC_ID, Passage
 from assistant.settings import SearchMode, Settings
-
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,7 @@ class RetrievalResult:
     below_floor: bool
     best_similarity: float
     generation: str
+    unknown_share: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -142,6 +142,13 @@ class Retriever:
             ranked = [(pid, sim) for pid, _, sim in dense_hits]
         elif mode == "bm25":
             ranked = list(bm25_hits)
+        elif s.fusion == "score":
+            # BM25 is 0 for a passage sharing no word with the query; a missing cosine is at most the lowest seen.
+            ranked = score_fusion(
+                {"dense": [(pid, max(sim, 1e-6)) for pid, _, sim in dense_hits], "bm25": bm25_hits},
+                weights={"dense": s.dense_weight, "bm25": s.bm25_weight},
+                absent={"bm25": 0.0},
+            )
         else:
             ranked = rrf(
                 {"dense": [pid for pid, _, _ in dense_hits], "bm25": [pid for pid, _ in bm25_hits]},
@@ -171,14 +178,21 @@ class Retriever:
             passages = self._rerank(query, passages)
             timings["rerank"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
+        unknown = snap.lexical.unknown_share(query)
+        below_floor = (
+            not passages
+            or best_similarity < s.relevance_floor
+            or (best_similarity < s.uncertain_floor and unknown > s.max_unknown_share)
+        )
         return RetrievalResult(
             query=query,
             expanded_query=expanded,
             passages=passages[:k],
-            below_floor=(not passages) or best_similarity < s.relevance_floor,
+            below_floor=below_floor,
             best_similarity=best_similarity,
             generation=snap.generation.name,
             timings=timings,
+            unknown_share=unknown,
         )
 
     def _rerank(self, query: str, passages: Sequence[Passage]) -> list[Passage]:

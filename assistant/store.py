@@ -12,6 +12,7 @@ unfinished folder that the pointer never named; the next run deletes it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -132,7 +133,7 @@ def publish(data_dir: Path, generation: Generation) -> None:
 
 def prune_generations(settings: Settings, keep: set[str]) -> list[str]:
     """Delete unfinished and superseded generations (readers may still use the previous one)."""
-    removed = []
+    removed: list[str] = []
     root = generations_dir(settings.data_dir)
     if not root.exists():
         return removed
@@ -140,10 +141,9 @@ def prune_generations(settings: Settings, keep: set[str]) -> list[str]:
         if path.name in keep or not path.is_dir():
             continue
         if settings.chroma_mode == "http":
-            try:
+            # Already gone, or server down: the folder still goes.
+            with contextlib.suppress(Exception):
                 _client(settings, Generation(path.name, path)).delete_collection(collection_name(settings, path.name))
-            except Exception:  # already gone, or server down: the folder still goes
-                pass
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path.name)
     for tmp in settings.data_dir.glob(f"{POINTER}.*.tmp"):
@@ -212,7 +212,7 @@ def iter_records(store: Chroma, *, batch: int = 1000, where: dict[str, Any] | No
     include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
     offset = 0
     while True:
-        got = store._collection.get(include=include, limit=batch, offset=offset, where=where)
+        got: Any = store._collection.get(include=include, limit=batch, offset=offset, where=where)  # type: ignore[arg-type]
         ids = got["ids"]
         if not ids:
             return
@@ -257,8 +257,8 @@ def dense_search(
     count = store._collection.count()
     if count == 0:
         return []
-    got = store._collection.query(
-        query_embeddings=[query_vector],
+    got: Any = store._collection.query(
+        query_embeddings=[query_vector],  # type: ignore[arg-type]
         n_results=min(k, count),
         where=where,
         include=["documents", "metadatas", "distances"],
@@ -274,7 +274,7 @@ def dense_search(
 def get_by_ids(store: Chroma, ids: list[str]) -> dict[str, Document]:
     if not ids:
         return {}
-    got = store._collection.get(ids=ids, include=["documents", "metadatas"])
+    got: Any = store._collection.get(ids=ids, include=["documents", "metadatas"])
     return {
         pid: Document(page_content=text, metadata=meta or {}, id=pid)
         for pid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)

@@ -23,7 +23,7 @@ import numpy as np
 
 from assistant import store
 from assistant.embeddings import build_embedder
-from assistant.settings import Settings
+from assistant.settings import SearchMode, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,9 +50,15 @@ def bench_ingest(settings: Settings) -> dict[str, Any]:
     texts: list[str] = []
     for path in corpus_files(settings.corpus_dir):
         loaded = load_file(path, settings.corpus_dir)
-        texts += [d.page_content for d in split_pages(loaded.pages, {"doc_id": path.stem},
-                                                      chunk_words=settings.chunk_words,
-                                                      overlap_words=settings.chunk_overlap_words)]
+        texts += [
+            d.page_content
+            for d in split_pages(
+                loaded.pages,
+                {"doc_id": path.stem},
+                chunk_words=settings.chunk_words,
+                overlap_words=settings.chunk_overlap_words,
+            )
+        ]
     bare = build_embedder(settings.embedder, threads=settings.embed_threads, batch_size=settings.embed_batch_size)
     t = time.perf_counter()
     bare.embed_passages(texts)
@@ -121,11 +127,56 @@ def bench_synthetic(settings: Settings, n_passages: int = 100_000, n_queries: in
     from ingest.index import lexical_text
 
     rng = random.Random(7)
-    vocab = sorted({w.strip(".,;:«»()!?'’").lower() for q in QUESTIONS for w in q.split()} | set(
-        "partenariat alliance territoire commune collectivité association entreprise élu maire projet données "
-        "observatoire innovation confiance performance réseau pionnier catalyseur mission dialogue expérimentation "
-        "accompagnement lieu kit guide note webinaire plateforme objectif cible agenda développement durable "
-        "co-construction mécénat solidarité économie sociale emploi mobilité énergie climat numérique".split()))
+    vocab = sorted(
+        {w.strip(".,;:«»()!?'’").lower() for q in QUESTIONS for w in q.split()}
+        | set(
+            [
+                "partenariat",
+                "alliance",
+                "territoire",
+                "commune",
+                "collectivité",
+                "association",
+                "entreprise",
+                "élu",
+                "maire",
+                "projet",
+                "données",
+                "observatoire",
+                "innovation",
+                "confiance",
+                "performance",
+                "réseau",
+                "pionnier",
+                "catalyseur",
+                "mission",
+                "dialogue",
+                "expérimentation",
+                "accompagnement",
+                "lieu",
+                "kit",
+                "guide",
+                "note",
+                "webinaire",
+                "plateforme",
+                "objectif",
+                "cible",
+                "agenda",
+                "développement",
+                "durable",
+                "co-construction",
+                "mécénat",
+                "solidarité",
+                "économie",
+                "sociale",
+                "emploi",
+                "mobilité",
+                "énergie",
+                "climat",
+                "numérique",
+            ]
+        )
+    )
     vocab = [w for w in vocab if len(w) > 2]
     embedder = build_embedder(settings.embedder, threads=settings.embed_threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,13 +191,24 @@ def bench_synthetic(settings: Settings, n_passages: int = 100_000, n_queries: in
             count = min(batch, n_passages - start)
             vectors = np_rng.standard_normal((count, embedder.dim)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            b_ids, b_texts, b_meta = [], [], []
+            b_ids: list[str] = []
+            b_texts: list[str] = []
+            b_meta: list[Any] = []
             for j in range(count):
                 i = start + j
                 text = " ".join(rng.choice(vocab) for _ in range(150)) + "."
-                meta = {"doc_id": f"doc-{i // 20}", "source_path": f"doc-{i // 20}.md", "title": f"Document {i // 20}",
-                        "publisher": "Synthétique", "url": "", "page": 1, "page_label": "", "section": "",
-                        "chunk_index": i % 20, "format": "md"}
+                meta = {
+                    "doc_id": f"doc-{i // 20}",
+                    "source_path": f"doc-{i // 20}.md",
+                    "title": f"Document {i // 20}",
+                    "publisher": "Synthétique",
+                    "url": "",
+                    "page": 1,
+                    "page_label": "",
+                    "section": "",
+                    "chunk_index": i % 20,
+                    "format": "md",
+                }
                 b_ids.append(f"p{i:06d}")
                 b_texts.append(text)
                 b_meta.append(meta)
@@ -164,15 +226,18 @@ def bench_synthetic(settings: Settings, n_passages: int = 100_000, n_queries: in
         retriever = Retriever(s, embedder)
         retriever.search(QUESTIONS[0])  # warm: loads the generation
         results: dict[str, Any] = {"passages": n_passages, "build_s": round(build_s, 1)}
-        for mode in ("dense", "bm25", "hybrid"):
+        modes: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
+        for mode in modes:
             times = []
             for i in range(n_queries):
                 q = QUESTIONS[i % len(QUESTIONS)]
                 t = time.perf_counter()
-                retriever.search(q, mode=mode)  # type: ignore[arg-type]
+                retriever.search(q, mode=mode)
                 times.append(time.perf_counter() - t)
-            results[mode] = {"median_ms": round(1000 * statistics.median(times), 1),
-                             "p95_ms": round(1000 * _percentile(times, 95), 1)}
+            results[mode] = {
+                "median_ms": round(1000 * statistics.median(times), 1),
+                "p95_ms": round(1000 * _percentile(times, 95), 1),
+            }
         return results
 
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import IO
 
 from assistant.embeddings import EmbedderError
 from assistant.settings import Settings, SettingsError
@@ -41,7 +42,7 @@ def _fetch_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def print_summary(report: IngestReport, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+def print_summary(report: IngestReport, out: IO[str] = sys.stdout) -> None:
     rows = [
         ("Fichiers indexés", len(report.indexed)),
         ("Fichiers inchangés", len(report.unchanged)),

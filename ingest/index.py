@@ -32,7 +32,17 @@ from assistant.embeddings import CachedEmbeddings, NamedEmbeddings, embedder_fro
 from assistant.extractive import quotable_units
 from assistant.lexical import LexicalIndex
 from assistant.schema import (
-    DOC_ID, EDITION, FILE_HASH, FORMAT, PUBLISHER, SECTION, SOURCE_PATH, THEMES, TITLE, URL, Passage,
+    DOC_ID,
+    EDITION,
+    FILE_HASH,
+    FORMAT,
+    PUBLISHER,
+    SECTION,
+    SOURCE_PATH,
+    THEMES,
+    TITLE,
+    URL,
+    Passage,
 )
 from assistant.settings import Settings
 from ingest.load import LoadError, LoadLimits, corpus_files, load_file

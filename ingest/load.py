@@ -217,11 +217,12 @@ def _load_html(html: str) -> LoadedFile:
         comment.extract()
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
-    # Banners and menus that sites do not mark up semantically.
-    for tag in soup.find_all(attrs={"role": ["navigation", "banner", "contentinfo", "dialog"]}):
-        tag.decompose()
-    for tag in soup.find_all(attrs={"hidden": True}):
-        tag.decompose()
+    # Banners and menus that sites do not mark up semantically, and hidden elements.
+    hidden = [t for t in soup.find_all(True)
+              if t.get("role") in ("navigation", "banner", "contentinfo", "dialog") or t.has_attr("hidden")]
+    for tag in hidden:
+        if not tag.decomposed:
+            tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     lines: list[str] = []
     for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", *_BLOCKS]):

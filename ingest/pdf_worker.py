@@ -59,7 +59,7 @@ def parse_pdf(path: str, memory_mb: int) -> dict[str, Any]:
             labels = list(reader.page_labels)
         except Exception:
             labels = [str(i + 1) for i in range(len(pages))]
-        meta = reader.metadata or {}
+        meta: Any = reader.metadata or {}
         return {
             "pages": pages,
             "labels": labels,

@@ -137,6 +137,8 @@ HTML_PAGE = """<!doctype html>
 <body>
 <nav><a href="/">Accueil</a> <a href="/menu">MENU-NE-PAS-INDEXER</a></nav>
 <header><p>Bandeau du site</p></header>
+<div role="navigation"><ul><li><a href="/plan">PLAN-NE-PAS-INDEXER</a></li></ul></div>
+<div class="cookies" hidden><p>COOKIES-NE-PAS-INDEXER</p><div hidden><p>encore caché</p></div></div>
 <main>
 <h1>{title}</h1>
 {body}

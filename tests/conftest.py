@@ -23,9 +23,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def guarded(self: socket.socket, address: object) -> object:
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
-            if not (host.startswith("127.") or host in ("::1", "localhost")):
-                raise OSError(f"network access blocked in tests: {host}")
+        inet = self.family in (socket.AF_INET, socket.AF_INET6)
+        if inet and isinstance(host, str) and not (host.startswith("127.") or host in ("::1", "localhost")):
+            raise OSError(f"network access blocked in tests: {host}")
         return real_connect(self, address)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
@@ -85,4 +85,5 @@ def settings(tmp_path: Path, tiny_corpus: Path) -> Iterator[Settings]:
         chunk_overlap_words=10,
         pdf_timeout_s=30,
         relevance_floor=0.05,
+        uncertain_floor=0.05,
     )

