@@ -21,6 +21,7 @@ from typing import Any
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
 from assistant.extractive import REFUSAL, build_extractive, refusal
 from assistant.followup import rewrite_without_llm
+from assistant.llm import LLMError
 from assistant.retrieve import Filters, Retriever
 from assistant.schema import Answer, Citation, DroppedSentence, Passage
 from assistant.sentences import split_sentences
@@ -167,7 +168,7 @@ class Assistant:
                     kept.append(sentence)
                     llm_citations.extend(sentence_citations)
                     yield sentence + " "
-        except Exception:
+        except LLMError:
             notice = LLM_UNAVAILABLE
         timings["answer"] = time.perf_counter() - t
         if not kept:
@@ -183,13 +184,13 @@ class Assistant:
         self, question: str, passages: Sequence[Passage], plain: bool
     ) -> Iterator[tuple[str, list[Citation], list[DroppedSentence]]]:
         """Stream the model's answer and verify each sentence as soon as it is complete."""
-        from assistant.llm import build_messages
+        from assistant.llm import build_messages, stream_text
         from assistant.verify import verify_answer
 
         messages = build_messages(question, passages, plain_language=plain, max_sentences=self.settings.max_quotes + 2)
         buffer = ""
-        for chunk in self.chat_model().stream(messages):
-            buffer += str(getattr(chunk, "content", chunk) or "")
+        for piece in stream_text(self.chat_model(), messages):
+            buffer += piece
             sentences = split_sentences(buffer)
             # The last sentence may still be growing; everything before it is final.
             while len(sentences) > 1:

@@ -62,7 +62,8 @@ def test_ask_api_returns_the_cli_json(live: tuple[str, Settings], monkeypatch: p
     for key in [k for k in os.environ if k.startswith("ASSISTANT_")]:
         monkeypatch.delenv(key)
     for key, value in {"corpus_dir": settings.corpus_dir, "data_dir": settings.data_dir, "embedder": "hash:256",
-                       "relevance_floor": "0.05", "uncertain_floor": "0.05", "chunk_words": "60", "chunk_overlap_words": "10"}.items():
+                       "relevance_floor": "0.05", "uncertain_floor": "0.05",
+                       "chunk_words": "60", "chunk_overlap_words": "10"}.items():
         monkeypatch.setenv(f"ASSISTANT_{key.upper()}", str(value))
     from assistant.__main__ import main
 
@@ -348,7 +349,8 @@ def _env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     for key in [k for k in os.environ if k.startswith("ASSISTANT_")]:
         monkeypatch.delenv(key)
     for key, value in {"corpus_dir": settings.corpus_dir, "data_dir": settings.data_dir, "embedder": "hash:256",
-                       "relevance_floor": "0.05", "uncertain_floor": "0.05", "chunk_words": "60", "chunk_overlap_words": "10"}.items():
+                       "relevance_floor": "0.05", "uncertain_floor": "0.05",
+                       "chunk_words": "60", "chunk_overlap_words": "10"}.items():
         monkeypatch.setenv(f"ASSISTANT_{key.upper()}", str(value))
 
 
