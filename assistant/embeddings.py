@@ -201,12 +201,16 @@ class CachedEmbeddings(NamedEmbeddings):
         self.dim = inner.dim
         self.path = path
         self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
-        return conn
+        """The cache's connection, opened on first use (never at construction) and kept; call under the lock."""
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+            self._conn = conn
+        return self._conn
 
     def _key(self, text: str) -> str:
         return hashlib.sha256(f"{self.name}\x00passage\x00{text}".encode()).hexdigest()
@@ -216,7 +220,8 @@ class CachedEmbeddings(NamedEmbeddings):
             return np.zeros((0, self.dim), dtype=np.float32)
         keys = [self._key(t) for t in texts]
         found: dict[str, np.ndarray] = {}
-        with self._lock, self._connect() as conn:
+        with self._lock:
+            conn = self._connect()
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -225,7 +230,7 @@ class CachedEmbeddings(NamedEmbeddings):
         missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
         if missing:
             vectors = self.inner.embed_passages([t for _, t in missing])
-            with self._lock, self._connect() as conn:
+            with self._lock, self._connect() as conn:  # the connection as context manager commits
                 conn.executemany(
                     "INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
                     [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(missing, vectors, strict=True)],

@@ -223,7 +223,7 @@ def iter_records(store: Chroma, *, batch: int = 1000, where: dict[str, Any] | No
         offset += len(ids)
 
 
-def copy_records(src: Chroma, dst: Chroma, *, skip_sources: set[str], source_key: str, batch: int = 500) -> int:
+def copy_records(src: Chroma, dst: Chroma, *, batch: int = 500) -> int:
     """Copy vectors as they are (no re-embedding) from one generation to the next."""
     copied = 0
     buffer: list[tuple[str, Document, Any]] = []
@@ -241,8 +241,6 @@ def copy_records(src: Chroma, dst: Chroma, *, skip_sources: set[str], source_key
             buffer.clear()
 
     for record in iter_records(src, with_embeddings=True):
-        if record[1].metadata.get(source_key) in skip_sources:
-            continue
         buffer.append(record)
         if len(buffer) >= batch:
             flush()

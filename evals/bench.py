@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from langchain_core.documents import Document
 
 from assistant import store
 from assistant.embeddings import build_embedder
@@ -214,8 +215,6 @@ def bench_synthetic(settings: Settings, n_passages: int = 100_000, n_queries: in
                 b_meta.append(meta)
                 ids.append(f"p{i:06d}")
                 doc_ids.append(meta["doc_id"])
-                from langchain_core.documents import Document
-
                 lex_texts.append(lexical_text(Document(page_content=text, metadata=meta)))
             vs._collection.add(ids=b_ids, documents=b_texts, metadatas=b_meta, embeddings=vectors)
         build_s = time.perf_counter() - t

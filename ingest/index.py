@@ -239,14 +239,13 @@ def run_ingest(
 
         generation = store.new_generation(settings.data_dir)
         vectorstore = store.open_vectorstore(settings, generation, embedder, create=True)
+        if previous:
+            shutil.copy2(previous.path / RECORDS_FILE, generation.path / RECORDS_FILE)
         records = SQLiteRecordManager(f"chroma/{settings.collection}", generation.path / RECORDS_FILE)
         try:
             if previous:
-                shutil.copy2(previous.path / RECORDS_FILE, generation.path / RECORDS_FILE)
-                records.close()
-                records = SQLiteRecordManager(f"chroma/{settings.collection}", generation.path / RECORDS_FILE)
                 old_store = store.open_vectorstore(settings, previous, embedder)
-                store.copy_records(old_store, vectorstore, skip_sources=set(), source_key=SOURCE_PATH)
+                store.copy_records(old_store, vectorstore)
             records.create_schema()
             total = sum(len(p.passages) for p in prepared)
             pbar = tqdm(total=total, desc="Passages", unit="passage", disable=not progress, file=log)

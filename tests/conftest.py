@@ -75,11 +75,11 @@ def tiny_corpus(tmp_path: Path) -> Path:
     return write_tiny_corpus(tmp_path / "corpus")
 
 
-@pytest.fixture
-def settings(tmp_path: Path, tiny_corpus: Path) -> Iterator[Settings]:
-    yield Settings(
-        corpus_dir=tiny_corpus,
-        data_dir=tmp_path / "data",
+def test_settings(corpus_dir: Path, data_dir: Path, **overrides: object) -> Settings:
+    """Settings for the fake embedder: small passages, and refusal floors suited to hashed vectors."""
+    base = Settings(
+        corpus_dir=corpus_dir,
+        data_dir=data_dir,
         embedder="hash:256",
         chunk_words=60,
         chunk_overlap_words=10,
@@ -87,3 +87,12 @@ def settings(tmp_path: Path, tiny_corpus: Path) -> Iterator[Settings]:
         relevance_floor=0.05,
         uncertain_floor=0.05,
     )
+    return base.with_overrides(**overrides)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tiny_corpus: Path) -> Iterator[Settings]:
+    yield test_settings(tiny_corpus, tmp_path / "data")

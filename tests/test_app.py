@@ -59,12 +59,7 @@ def test_ask_api_returns_the_cli_json(live: tuple[str, Settings], monkeypatch: p
     assert result["citations"][0]["page"] == 1 and "quatre missions" in result["citations"][0]["quote"]
 
     # Same JSON as `python -m assistant ask --json` on the same index (timings aside).
-    for key in [k for k in os.environ if k.startswith("ASSISTANT_")]:
-        monkeypatch.delenv(key)
-    for key, value in {"corpus_dir": settings.corpus_dir, "data_dir": settings.data_dir, "embedder": "hash:256",
-                       "relevance_floor": "0.05", "uncertain_floor": "0.05",
-                       "chunk_words": "60", "chunk_overlap_words": "10"}.items():
-        monkeypatch.setenv(f"ASSISTANT_{key.upper()}", str(value))
+    _env(monkeypatch, settings)
     from assistant.__main__ import main
 
     assert main(["ask", QUESTION, "--json"]) == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.settings import Settings
-from tests.conftest import write_tiny_corpus
+from tests.conftest import test_settings, write_tiny_corpus
 
 HOSTILE_QUESTION = "Que dit la charte des partenariats piégés ?"
 HOSTILE_HTML = (
@@ -52,17 +52,7 @@ def write_app_corpus(root: Path) -> Path:
 
 
 def app_settings(root: Path, corpus: Path, **overrides: Any) -> Settings:
-    base = Settings(
-        corpus_dir=corpus,
-        data_dir=root / "data",
-        embedder="hash:256",
-        chunk_words=60,
-        chunk_overlap_words=10,
-        pdf_timeout_s=30,
-        relevance_floor=0.05,
-        uncertain_floor=0.05,
-    )
-    return base.with_overrides(**overrides)
+    return test_settings(corpus, root / "data", **overrides)
 
 
 @contextmanager
