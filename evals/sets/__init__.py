@@ -11,7 +11,9 @@ SETS_DIR = Path(__file__).resolve().parent
 
 QUESTION_TYPES = ("factual", "paraphrase", "acronym", "multi-document", "follow-up", "out-of-corpus")
 OUT_OF_CORPUS = "out-of-corpus"
-_KNOWN_KEYS = {"id", "type", "question", "history", "expected_docs", "expected_pages", "facts", "notes"}
+_KNOWN_KEYS = {"id", "type", "question", "history", "expected_docs", "expected_pages", "facts", "notes", "split"}
+# Every question belongs to one half, fixed once: thresholds are calibrated on "tune" and judged on "heldout".
+SPLITS = ("tune", "heldout")
 
 
 class SetError(ValueError):
@@ -29,6 +31,7 @@ class EvalQuestion:
     facts: tuple[str, ...] = ()
     notes: str = ""
     set_name: str = ""
+    split: str = ""
 
     @property
     def out_of_corpus(self) -> bool:
@@ -48,6 +51,7 @@ class EvalQuestion:
             "expected_pages": [{"doc": d, "page": p} for d, p in self.expected_pages],
             "facts": list(self.facts),
             "notes": self.notes,
+            "split": self.split,
         }
 
 
@@ -122,6 +126,10 @@ def parse_item(raw: dict[str, Any], where: str = "", set_name: str = "") -> Eval
     if not isinstance(notes, str):
         problems.add("« notes » doit être une chaîne")
         notes = ""
+    split = raw.get("split", "")
+    if split not in ("", *SPLITS):
+        problems.add(f"« split » doit valoir {' ou '.join(SPLITS)} (reçu : {split!r})")
+        split = ""
     if problems.items:
         raise SetError("\n".join(problems.items))
     assert isinstance(qid, str) and isinstance(qtype, str) and isinstance(question, str)
@@ -135,6 +143,7 @@ def parse_item(raw: dict[str, Any], where: str = "", set_name: str = "") -> Eval
         facts=tuple(f.strip() for f in facts),
         notes=notes,
         set_name=set_name,
+        split=split,
     )
 
 
