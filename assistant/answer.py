@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
-from assistant.extractive import REFUSAL, build_extractive, refusal
+from assistant.extractive import REFUSAL, build_extractive, question_parts, refusal
 from assistant.followup import rewrite_without_llm
 from assistant.llm import LLMError
 from assistant.retrieve import Filters, Retriever
@@ -118,12 +118,27 @@ class Assistant:
         timings["rewrite"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        result = self.retriever.search(standalone, filters=filters)
-        timings["retrieve"] = time.perf_counter() - t
+        # Deeper than the k sources: on designed brochures the line with the fact is often in a lower passage.
+        result = self.retriever.search(standalone, k=max(s.k, s.quote_depth), filters=filters)
         passages = result.passages
+        parts = question_parts(standalone)
+        if len(parts) > 1:
+            # Each part may be answered by another document: search for each and keep the best passages too.
+            seen = {p.id for p in passages}
+            for part in parts:
+                for p in self.retriever.search(part, k=3, filters=filters).passages:
+                    if p.id not in seen:
+                        seen.add(p.id)
+                        passages.append(p)
+        timings["retrieve"] = time.perf_counter() - t
+
+        signals = {"best_similarity": result.best_similarity, "unknown_share": result.unknown_share}
+        short = ""
 
         def finish(answer: Answer) -> Answer:
             answer.timings = timings | {"total": time.perf_counter() - started}
+            answer.signals = signals
+            answer.short_answer = short
             return answer
 
         t = time.perf_counter()
@@ -135,10 +150,16 @@ class Assistant:
             yield finish(Answer(question, standalone, mode, text, True, [], passages))
             return
 
-        extracts, citations = build_extractive(
-            standalone, passages, self.embedder, max_quotes=s.max_quotes, plain_language=plain
+        extracts, citations, selection = build_extractive(
+            standalone, passages, self.embedder, self.retriever.calibration, max_quotes=s.max_quotes,
+            plain_language=plain, query_vector=result.query_vector or None, term_weights=result.term_weights,
         )
+        signals["coverage"] = selection.coverage
+        signals["top_score"] = selection.ranked[0].score if selection.ranked else 0.0
+        if selection.short is not None:
+            signals["short_confidence"] = selection.short.confidence
         abstained = not citations
+        short = selection.short.text if selection.short is not None and not abstained else ""
         if mode == "extractive" or abstained:
             timings["first_text"] = time.perf_counter() - started
             yield extracts

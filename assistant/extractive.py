@@ -1,142 +1,194 @@
-"""The default answer: 1–4 sentences quoted verbatim from the passages, each cited.
+"""The default answer: an optional short answer, then 1–4 units quoted verbatim, each cited.
 
-It cannot invent: every word after the lead line is a substring of a passage.
-Sentences are ranked by the embedder (cosine to the question) and by lexical
-overlap with the question (same French analyzer as BM25), with a small prior
-for the passage's retrieval rank. A sentence that leans on the previous one
-(«Il…», «Cette…», «Ainsi…») is quoted together with it.
+It cannot invent: every word after the lead line is a substring of a passage,
+and so is the short answer («En bref : …»), a span of the first quote.
+
+The path: passages → quotable units (:mod:`assistant.units`) → ranked by the
+fitted model (:mod:`assistant.ranker`) → for a question in several parts
+(« combien de X, et combien de Y ? ») the best unit of each part first → the
+other units close to the best → no unit twice, not even the same words from
+another document → «not covered» when the quotes hold too little of what the
+question asks about → the short answer when it is sure enough.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.calibration import Calibration
 from assistant.embeddings import NamedEmbeddings
 from assistant.lexical import analyze
+from assistant.ranker import RankedUnit, rank
 from assistant.schema import Citation, Passage
-from assistant.sentences import sentence_spans
-from assistant.verify import is_instruction
+from assistant.short_answer import ShortAnswer, short_answer
+from assistant.units import Unit, quotable_units
 
 REFUSAL = "Je n'ai pas trouvé de réponse à cette question dans les ressources disponibles."
 
-# Openings that refer back to the sentence before: quote them together.
-_DEPENDENT = re.compile(
-    r"^(il|elle|ils|elles|ce|cet|cette|ces|cela|ceci|celui|celle|ceux|celles|son|sa|ses|leur|leurs|"
-    r"en effet|ainsi|de plus|par ailleurs|toutefois|cependant|mais|donc|pour cela|à ce titre|"
-    r"en outre|enfin|aussi)\b",
+# A second quote must be nearly as likely to answer as the first.
+_KEEP_RATIO = 0.0
+
+# « combien de X, et combien de Y ? », « qui décide …, et comment … ? »: a new question word after « et ».
+_PART_SPLIT = re.compile(
+    r"\s*(?:[,;]\s*(?:et|puis|mais)?|\bet|\bpuis)\s+(?=(?:combien|quel|quelle|quels|quelles|qui|quand|où|comment|"
+    r"pourquoi|que|qu['’]|quoi|à quel|à quelle|en quelle|de quel|de quelle|depuis quand|est-ce|sous quel|"
+    r"dans quel|dans quelle|avec quel|avec quelle|par qui|pour qui|jusqu['’]où)\b)",
     re.IGNORECASE,
 )
-_MIN_WORDS = 5
-_BULLETS = ("•", "-", "–", "*", "·")
-_ENDS_SENTENCE = re.compile(r"[.!?…:;»)\]]\s*$")
+_MIN_PART_TERMS = 1
+# Subject pronouns: the part is about the first part's subject (articles « le, la, les » are not pronouns here).
+_LEANS_ON_SUBJECT = re.compile(r"\b(?:il|elle|ils|elles|ça|cela|celui-ci|celle-ci)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class Unit:
-    """A quotable span of one passage: one sentence, or a sentence with its antecedent."""
+class Selection:
+    """What the extractive answer quotes, and why."""
 
-    passage_index: int
-    start: int
-    end: int
-    text: str
-
-
-def quotable_units(passages: Sequence[Passage]) -> list[Unit]:
-    units: list[Unit] = []
-    for pi, passage in enumerate(passages):
-        spans = [(s, e) for s, e in sentence_spans(passage.text) if passage.text[s:e].strip()]
-        for si, (start, end) in enumerate(spans):
-            text = passage.text[start:end]
-            # A heading line or a fragment is not an answer on its own.
-            if len(text.split()) < _MIN_WORDS and not text.rstrip().endswith(":"):
-                continue
-            if is_instruction(text):
-                continue  # text addressed to an assistant inside a document is data, never an answer
-            if not _ENDS_SENTENCE.search(text):
-                continue  # a heading, a table cell or a sentence cut at the passage's edge
-            if _DEPENDENT.match(text.lstrip("«» \"-–•")) and si > 0:
-                start = spans[si - 1][0]
-            if text.rstrip().endswith(":"):
-                # The list or definition that follows belongs to the answer: take every item of it.
-                nxt = si + 1
-                while nxt < len(spans) and nxt - si <= 6:
-                    item = passage.text[spans[nxt][0]:spans[nxt][1]].lstrip()
-                    if nxt > si + 1 and not item.startswith(_BULLETS):
-                        break
-                    end = spans[nxt][1]
-                    nxt += 1
-            units.append(Unit(pi, start, end, passage.text[start:end].strip()))
-    return units
+    units: list[Unit]  # the quotes, best source first
+    ranked: list[RankedUnit]  # every candidate of the whole question, best first
+    short: ShortAnswer | None
+    coverage: float  # rarity-weighted share of the question's terms found in the quotes
+    covered: bool
+    parts: list[str] = field(default_factory=list)
 
 
-def _overlap(question_terms: set[str], text: str) -> float:
-    if not question_terms:
-        return 0.0
-    return len(question_terms & set(analyze(text))) / len(question_terms)
+def question_parts(question: str) -> list[str]:
+    """The sub-questions of a question in several parts; ``[question]`` when it has one part."""
+    pieces = [p.strip(" ,;") for p in _PART_SPLIT.split(question) if p and p.strip(" ,;?")]
+    parts = [p for p in pieces if len(analyze(p)) >= _MIN_PART_TERMS]
+    if len(parts) < 2:
+        return [question]
+    # A later part that leans on the first one's subject (« et comment peut-il être géré ? ») gets its terms.
+    subject = " ".join(w for w in parts[0].split() if analyze(w))
+    return [parts[0]] + [f"{p} ({subject})" if _LEANS_ON_SUBJECT.search(p) else p for p in parts[1:]]
 
 
-def select_quotes(
+def _normal_words(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def _overlaps(a: Unit, b: Unit) -> bool:
+    return a.passage_index == b.passage_index and a.start < b.end and b.start < a.end
+
+
+def _duplicate(unit: Unit, chosen: Sequence[Unit]) -> bool:
+    text = _normal_words(unit.text)
+    for c in chosen:
+        other = _normal_words(c.text)
+        if _overlaps(unit, c) or text in other or other in text:
+            return True  # the same words, from this passage or from another document's copy of them
+    return False
+
+
+def coverage(question: str, units: Sequence[Unit], passages: Sequence[Passage],
+             term_weights: Mapping[str, float] | None = None) -> float:
+    """Rarity-weighted share of the question's terms that the quotes (or their titles) contain."""
+    terms = set(analyze(question))
+    if not terms:
+        return 1.0
+    found: set[str] = set()
+    for u in units:
+        p = passages[u.passage_index]
+        found |= set(analyze(f"{u.text} {p.title} {p.section}"))
+    weights = term_weights or {}
+    total = sum(weights.get(t, 1.0) for t in terms)
+    return sum(weights.get(t, 1.0) for t in terms & found) / total if total else 1.0
+
+
+def rank_units(
     question: str,
     passages: Sequence[Passage],
     embedder: NamedEmbeddings,
+    calibration: Calibration,
     *,
-    max_quotes: int = 3,
     query_vector: Sequence[float] | None = None,
-) -> list[Unit]:
-    """The best 1–``max_quotes`` units, in reading order of their rank."""
-    units = quotable_units(passages)
+    units: Sequence[Unit] | None = None,
+) -> list[RankedUnit]:
+    """Every quotable unit of ``passages``, best first."""
+    units = list(units if units is not None else quotable_units(passages))
     if not units:
         return []
     qv = np.asarray(query_vector if query_vector is not None else embedder.embed_query(question), dtype=np.float32)
-    vectors = embedder.embed_passages([u.text for u in units])  # cached after ingestion warmed them
-    dense = vectors @ qv
-    terms = set(analyze(question))
-    scores = []
-    for i, unit in enumerate(units):
-        prior = 1.0 / (1 + unit.passage_index)  # the retriever's ranking still counts a little
-        scores.append(float(dense[i]) + 0.35 * _overlap(terms, unit.text) + 0.04 * prior)
-    order = sorted(range(len(units)), key=lambda i: -scores[i])
-    best = scores[order[0]]
+    vectors = embedder.embed_passages([u.text for u in units])  # cached: ingestion embedded them
+    return rank(question, units, passages, vectors, qv, calibration.ranker)
+
+
+def select(
+    question: str,
+    passages: Sequence[Passage],
+    embedder: NamedEmbeddings,
+    calibration: Calibration,
+    *,
+    max_quotes: int = 3,
+    query_vector: Sequence[float] | None = None,
+    term_weights: Mapping[str, float] | None = None,
+) -> Selection:
+    units = quotable_units(passages)
+    ranked = rank_units(question, passages, embedder, calibration, query_vector=query_vector, units=units)
+    if not ranked:
+        return Selection([], [], None, 0.0, False)
+    parts = question_parts(question)
     chosen: list[Unit] = []
-    for i in order:
-        unit = units[i]
-        if len(chosen) >= max_quotes or scores[i] < best - 0.06:
+    if len(parts) > 1:
+        for part in parts[:max_quotes]:
+            for candidate in rank_units(part, passages, embedder, calibration, units=units):
+                if not _duplicate(candidate.unit, chosen):
+                    chosen.append(candidate.unit)
+                    break
+    best = ranked[0].score
+    for candidate in ranked:
+        if len(chosen) >= max_quotes or candidate.score < best * _KEEP_RATIO:
             break
-        if any(c.passage_index == unit.passage_index and c.start < unit.end and unit.start < c.end for c in chosen):
-            continue  # overlaps a quote already taken
-        if any(unit.text in c.text or c.text in unit.text for c in chosen):
-            continue  # the same sentence from an overlapping chunk
-        chosen.append(unit)
-    return chosen
+        if not _duplicate(candidate.unit, chosen):
+            chosen.append(candidate.unit)
+    if ranked[0].unit not in chosen:
+        chosen = [ranked[0].unit, *chosen][:max_quotes]
+    # The best source for the whole question is cited first, whatever part it answers.
+    order = {r.unit: i for i, r in enumerate(ranked)}
+    chosen.sort(key=lambda u: order.get(u, len(order)))
+    cov = coverage(question, chosen, passages, term_weights)
+    covered = cov >= calibration.coverage_floor or best >= calibration.confident_answer
+    short = short_answer(question, ranked) if len(parts) == 1 else None
+    if short is not None and short.confidence < calibration.short_answer_floor:
+        short = None
+    return Selection(chosen, ranked, short, cov, covered, parts)
 
 
 def build_extractive(
     question: str,
     passages: Sequence[Passage],
     embedder: NamedEmbeddings,
+    calibration: Calibration,
     *,
     max_quotes: int = 3,
     plain_language: bool = False,
     query_vector: Sequence[float] | None = None,
-) -> tuple[str, list[Citation]]:
-    """The answer text (lead line + quotes with [n]) and its citations."""
-    units = select_quotes(question, passages, embedder, max_quotes=max_quotes, query_vector=query_vector)
-    if not units:
-        return refusal(passages), []
+    term_weights: Mapping[str, float] | None = None,
+) -> tuple[str, list[Citation], Selection]:
+    """The answer text (short answer, lead line, quotes with [n]), its citations, and the selection."""
+    selection = select(question, passages, embedder, calibration, max_quotes=max_quotes,
+                       query_vector=query_vector, term_weights=term_weights)
+    if not selection.units or not selection.covered:
+        return refusal(passages), [], selection
     numbers: dict[int, int] = {}
     citations: list[Citation] = []
     lines = []
-    for unit in units:
+    for unit in selection.units:
         passage = passages[unit.passage_index]
         n = numbers.setdefault(unit.passage_index, len(numbers) + 1)
         citations.append(Citation(n=n, passage=passage, quote=unit.text))
         # Line breaks inside a quote come from the page layout; the words stay exactly as written.
         lines.append(f"- « {' '.join(unit.text.split())} » [{n}]")
-    return lead_line(citations, plain_language) + "\n\n" + "\n".join(lines), citations
+    head = lead_line(citations, plain_language)
+    if selection.short is not None:
+        head = f"En bref : {' '.join(selection.short.text.split())} [1]\n\n{head}"
+    return head + "\n\n" + "\n".join(lines), citations, selection
 
 
 def lead_line(citations: Sequence[Citation], plain_language: bool = False) -> str:

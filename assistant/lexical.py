@@ -205,6 +205,18 @@ class LexicalIndex:
         vocab = self._bm25.vocab_dict
         return sum(t not in vocab for t in terms) / len(terms)
 
+    def term_weights(self, query: str) -> dict[str, float]:
+        """Inverse document frequency of each query term; a term found nowhere weighs the most."""
+        n = len(self.ids)
+        vocab = self._bm25.vocab_dict
+        indptr = np.asarray(self._bm25.scores["indptr"])
+        weights: dict[str, float] = {}
+        for term in set(analyze(query)):
+            tid = vocab.get(term)
+            df = int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
+            weights[term] = float(np.log(1 + (n + 1) / (df + 0.5)))
+        return weights
+
     def scores(self, query: str) -> np.ndarray | None:
         """BM25 score of every passage (in ``ids`` order); None when no query term is indexed."""
         if not self.ids:

@@ -17,6 +17,7 @@ from typing import Any
 from langchain_chroma import Chroma
 
 from assistant import store
+from assistant.calibration import Calibration, calibration_for
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
 from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
@@ -62,6 +63,9 @@ class RetrievalResult:
     generation: str
     unknown_share: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    # Rarity of each query term in the corpus (the answer checks its quotes cover the rare ones).
+    term_weights: dict[str, float] = field(default_factory=dict)
+    query_vector: list[float] = field(default_factory=list)  # of the expanded query, reused to rank sentences
 
 
 @dataclass
@@ -74,9 +78,12 @@ class _Snapshot:
 
 
 class Retriever:
-    def __init__(self, settings: Settings, embedder: NamedEmbeddings | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: NamedEmbeddings | None = None, calibration: Calibration | None = None
+    ) -> None:
         self.settings = settings
         self.embedder = embedder or embedder_from_settings(settings)
+        self.calibration = calibration or calibration_for(settings, self.embedder.name)
         self.glossary = Glossary.load(settings.glossary_path)
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
@@ -179,10 +186,11 @@ class Retriever:
             timings["rerank"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         unknown = snap.lexical.unknown_share(query)
+        cal = self.calibration
         below_floor = (
             not passages
-            or best_similarity < s.relevance_floor
-            or (best_similarity < s.uncertain_floor and unknown > s.max_unknown_share)
+            or best_similarity < cal.relevance_floor
+            or (best_similarity < cal.uncertain_floor and unknown > cal.max_unknown_share)
         )
         return RetrievalResult(
             query=query,
@@ -193,6 +201,8 @@ class Retriever:
             generation=snap.generation.name,
             timings=timings,
             unknown_share=unknown,
+            term_weights=snap.lexical.term_weights(query),
+            query_vector=list(query_vector),
         )
 
     def _rerank(self, query: str, passages: Sequence[Passage]) -> list[Passage]:

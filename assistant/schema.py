@@ -27,11 +27,12 @@ PAGE_LABEL = "page_label"  # the number printed on the page when it differs
 SECTION = "section"  # heading path, " > "-joined
 CHUNK_INDEX = "chunk_index"  # position of the passage within its document
 CONTENT_HASH = "content_hash"  # sha256 of the passage text
+STARTS_CLEAN = "starts_clean"  # 1 when the passage starts at a sentence or line start, 0 when cut mid-sentence
 FILE_HASH = "file_hash"  # sha256 of the source file
 
 PROVENANCE_KEYS = (
     SOURCE_PATH, DOC_ID, TITLE, PUBLISHER, URL, EDITION, THEMES, FORMAT,
-    PAGE, PAGE_LABEL, SECTION, CHUNK_INDEX, CONTENT_HASH, FILE_HASH,
+    PAGE, PAGE_LABEL, SECTION, CHUNK_INDEX, CONTENT_HASH, FILE_HASH, STARTS_CLEAN,
 )
 
 
@@ -55,6 +56,7 @@ class Passage:
     retrievers: tuple[str, ...] = ()
     dense_score: float | None = None
     bm25_score: float | None = None
+    starts_clean: bool = True
 
     @classmethod
     def from_document(cls, doc_id: str, doc: Document, **scores: Any) -> Passage:
@@ -72,6 +74,8 @@ class Passage:
             section=str(m.get(SECTION, "")),
             chunk_index=int(m.get(CHUNK_INDEX, 0)),
             format=str(m.get(FORMAT, "")),
+            # Indexes built before this key existed: assume a clean start, as they were quoted before.
+            starts_clean=bool(int(m.get(STARTS_CLEAN, 1))),
             **scores,
         )
 
@@ -131,6 +135,10 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     notice: str = ""  # e.g. why an LLM answer fell back to extracts
     extracts: str = ""  # the extractive answer, always carried beside a generated one
+    # Why it answered or refused: best passage cosine, unknown-word share, coverage of the question's terms by
+    # the quotes, the top quote's probability, the short answer's confidence (evaluation and calibration).
+    signals: dict[str, float] = field(default_factory=dict)
+    short_answer: str = ""  # the «En bref» span when one was shown
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,4 +153,6 @@ class Answer:
             "passages": [p.to_json() for p in self.passages],
             "dropped_sentences": [asdict(d) for d in self.dropped_sentences],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "signals": {k: round(v, 4) for k, v in self.signals.items()},
+            "short_answer": self.short_answer,
         }

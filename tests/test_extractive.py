@@ -1,0 +1,145 @@
+"""The extractive answer: ranking cues, short answers, questions in parts, duplicates, «not covered»."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.calibration import load_calibration
+from assistant.embeddings import HashEmbeddings
+from assistant.extractive import build_extractive, coverage, question_parts, select
+from assistant.ranker import FEATURES, RankedUnit, RankerWeights, question_kind, unit_has_kind
+from assistant.short_answer import short_answer
+from assistant.units import Unit, passage_units
+from tests.fakes import make_passage
+
+EMBEDDER = HashEmbeddings(256)
+CAL = load_calibration(EMBEDDER.name)  # the uncalibrated profile: no cosine floor, portable weights
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Combien d'organisations compte le collectif ?", "number"),
+        ("Quel est le montant des frais de raccordement ?", "number"),
+        ("Quel pourcentage des maires pilotent la démarche ?", "number"),
+        ("En quelle année Le RAMEAU a-t-il été créé ?", "date"),
+        ("Depuis quand l'Observatoire existe-t-il ?", "date"),
+        ("Qui organise le MOOC ?", "entity"),
+        ("Quel organisme publie les indices du bois ?", "entity"),
+        ("Où trouver le kit ?", "place"),
+        ("Qu'est-ce que l'ODD 17 ?", "definition"),
+        ("c'est quoi un catalyseur territorial", "definition"),
+        ("Comment associer les entreprises ?", "other"),
+    ],
+)
+def test_question_kinds(question: str, kind: str) -> None:
+    assert question_kind(question) == kind
+
+
+def test_unit_kinds() -> None:
+    assert unit_has_kind("Il réunit 23 organisations.", "number")
+    assert not unit_has_kind("Il a été créé en 2006.", "number")  # a year does not answer « combien »
+    assert unit_has_kind("Il a été créé en 2006.", "date")
+    assert unit_has_kind("Le MOOC est proposé par l'ESSEC et Le RAMEAU.", "entity")
+    assert unit_has_kind("Le kit est en ligne sur https://exemple.fr.", "place")
+    assert unit_has_kind("Un catalyseur territorial est un acteur de terrain.", "definition")
+
+
+def _ranked(*texts: str, scores: tuple[float, ...] = ()) -> list[RankedUnit]:
+    out = []
+    for i, text in enumerate(texts):
+        score = scores[i] if i < len(scores) else 0.9 - 0.3 * i
+        out.append(RankedUnit(Unit(i, 0, len(text), text), score, tuple(0.0 for _ in FEATURES)))
+    return out
+
+
+def test_short_answer_is_a_verbatim_span_of_the_top_quote() -> None:
+    top = "Le collectif Intérêt général a été lancé en 2014 et réunit 23 organisations membres."
+    sa = short_answer("Combien d'organisations réunit le collectif Intérêt général ?", _ranked(top, "Autre chose."))
+    assert sa is not None and sa.text in top
+    assert sa.text.startswith("23 organisations")
+    when = short_answer("En quelle année le collectif a-t-il été lancé ?", _ranked(top, "Autre chose."))
+    assert when is not None and "2014" in when.text and when.text in top
+    who = short_answer("Qui réalise le MOOC ?", _ranked("Le MOOC est réalisé par l'ESSEC avec Le RAMEAU.", "x"))
+    assert who is not None and who.text in "Le MOOC est réalisé par l'ESSEC avec Le RAMEAU." and "ESSEC" in who.text
+
+
+def test_short_answer_confidence_falls_with_competing_figures_and_close_runner_up() -> None:
+    q = "Combien de catalyseurs compte le réseau ?"
+    alone = short_answer(q, _ranked("Le réseau compte 350 catalyseurs.", "Autre.", scores=(0.9, 0.2)))
+    crowded = short_answer(q, _ranked("Le réseau compte 350 catalyseurs, 12 régions et 40 études.", "Autre.",
+                                      scores=(0.9, 0.2)))
+    close = short_answer(q, _ranked("Le réseau compte 350 catalyseurs.", "Il en compte 300.", scores=(0.9, 0.85)))
+    assert alone and crowded and close
+    assert alone.confidence > crowded.confidence
+    assert alone.confidence > close.confidence
+
+
+def test_no_short_answer_for_questions_that_do_not_ask_for_a_fact() -> None:
+    assert short_answer("Comment associer les entreprises ?", _ranked("Il faut les inviter dès le début.")) is None
+    assert short_answer("Combien de catalyseurs ?", _ranked("Aucun chiffre dans cette phrase.")) is None
+
+
+def test_question_parts() -> None:
+    assert question_parts("combien de catalyseurs, et combien d'études de cas ?") == [
+        "combien de catalyseurs", "combien d'études de cas ?"]
+    parts = question_parts("Qui décide de créer un réseau de chaleur, et comment peut-il ensuite être géré ?")
+    assert len(parts) == 2 and "réseau" in parts[1]  # «il» is the first part's subject
+    assert question_parts("Quelles sont les missions et les outils du réseau ?") == [
+        "Quelles sont les missions et les outils du réseau ?"]
+
+
+def test_each_part_is_answered_from_the_document_that_holds_it() -> None:
+    passages = [
+        make_passage("Le réseau des pionniers rassemble 350 catalyseurs territoriaux en France.",
+                     doc_id="pionniers", title="Réseau des pionniers"),
+        make_passage("Le programme a publié 40 études de cas sur les alliances locales.",
+                     doc_id="etudes", title="Études de cas", chunk_index=1),
+    ]
+    sel = select("combien de catalyseurs, et combien d'études de cas ?", passages, EMBEDDER, CAL)
+    quoted = " ".join(u.text for u in sel.units)
+    assert "350 catalyseurs" in quoted and "40 études de cas" in quoted
+    assert {passages[u.passage_index].doc_id for u in sel.units} == {"pionniers", "etudes"}
+
+
+def test_the_same_sentence_is_never_quoted_twice_even_from_two_documents() -> None:
+    same = "L'Agenda 2030 fixe 17 objectifs de développement durable et 169 cibles."
+    passages = [make_passage(same, doc_id="a"), make_passage(same, doc_id="b", chunk_index=1),
+                make_passage("Le glossaire définit aussi 169 cibles précises.", doc_id="c", chunk_index=2)]
+    sel = select("Combien de cibles compte l'Agenda 2030 ?", passages, EMBEDDER, CAL)
+    assert [u.text for u in sel.units].count(same) == 1
+
+
+def test_not_covered_when_the_quotes_miss_the_question_words() -> None:
+    passages = [make_passage("Le kit co-construction territoriale propose une charte et des fiches pratiques.")]
+    q = "Quelles aides financières existent pour créer une maison France services ?"
+    sel_units = passage_units(passages[0])
+    assert coverage(q, sel_units, passages) < 0.3
+    strict = CAL.with_changes(coverage_floor=0.5, confident_answer=1.01)
+    text, citations, sel = build_extractive(q, passages, EMBEDDER, strict)
+    assert citations == [] and not sel.covered
+    assert text.startswith("Je n'ai pas trouvé de réponse")
+    # A question the quotes do cover is answered with the same rule.
+    covered = "Que propose le kit co-construction territoriale ?"
+    text, citations, _ = build_extractive(covered, passages, EMBEDDER, strict)
+    assert citations and "charte" in text
+
+
+def test_short_answer_line_comes_first_and_is_checkable() -> None:
+    passages = [make_passage("Le collectif Intérêt général réunit 23 organisations membres depuis 2014.")]
+    eager = load_calibration(EMBEDDER.name).with_changes(short_answer_floor=0.0)
+    text, citations, sel = build_extractive("Combien d'organisations réunit le collectif ?", passages, EMBEDDER, eager)
+    assert sel.short is not None
+    assert text.startswith(f"En bref : {sel.short.text} [1]")
+    assert sel.short.text in citations[0].quote
+    shy = eager.with_changes(short_answer_floor=1.01)
+    text, _, sel = build_extractive("Combien d'organisations réunit le collectif ?", passages, EMBEDDER, shy)
+    assert sel.short is None and not text.startswith("En bref")
+
+
+def test_weights_must_match_the_features() -> None:
+    with pytest.raises(ValueError):
+        RankerWeights(("dense",), (1.0,), 0.0).check()
+    w = RankerWeights(FEATURES, tuple(1.0 for _ in FEATURES), 0.0)
+    assert w.probabilities(np.zeros((2, len(FEATURES)))).tolist() == [0.5, 0.5]
