@@ -8,11 +8,19 @@ Sources tab data, the document route, the security middleware) and ``assistant``
 feedback) into one FastAPI app: our routes and middleware first, Gradio mounted at ``/``.
 """
 
+# ruff: noqa: E402  (the start-up line below comes before the slow imports, on purpose)
 from __future__ import annotations
+
+import sys
+import time
+
+_STARTED = time.monotonic()
+if __name__ == "__main__":
+    # Gradio, Chroma and LangChain take several seconds to import (more on a cold disk): say so first.
+    print("Démarrage de l'assistant : chargement des bibliothèques (quelques secondes)…", file=sys.stderr, flush=True)
 
 import argparse
 import logging
-import sys
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -27,9 +35,11 @@ from assistant.feedback import NEGATIVE_TAGS, POSITIVE_TAGS, FeedbackStore
 from assistant.schema import Answer
 from assistant.settings import Settings
 from webui import render
-from webui.context import AppContext, answer_mode, turn_choices, user_error
+from webui.context import GENERIC_ERROR, AppContext, answer_mode, turn_choices, user_error
 from webui.documents import document_router
 from webui.security import SecurityMiddleware
+
+log = logging.getLogger("assistant.app")
 
 TITLE = "Assistant des alliances territoriales"
 EXAMPLES = (  # each answered from the shipped corpus (checked with the real embedder)
@@ -47,6 +57,24 @@ MAX_HISTORY_MESSAGES = 20
 HEAD = '<script>document.documentElement.lang = "fr";</script><meta name="referrer" content="no-referrer">'
 
 
+def _shown_error(exc: Exception, where: str) -> str:
+    """The French sentence of ``user_error`` (the app's one error boundary), plus one console line.
+
+    An error that is the user's (a question too long, an unknown answer…) is logged in one line, without
+    traceback; ``user_error`` itself logs the traceback of an unexpected one, and that one only.
+    """
+    message = user_error(exc)
+    if message != GENERIC_ERROR:
+        log.info("Erreur affichée (%s) : %s", where, message)
+    return message
+
+
+def _api_error(message: str) -> gr.Error:
+    """A ``gr.Error`` for the API caller: one console line, not Gradio's traceback of our own raise."""
+    log.info("Erreur affichée (API) : %s", message)
+    return gr.Error(message, print_exception=False)
+
+
 def _new_session() -> dict[str, Any]:
     # messages: what the chatbot shows; history: plain text turns for follow-ups; turns: answer id per turn.
     return {"messages": [], "history": [], "turns": []}
@@ -59,6 +87,7 @@ def make_respond(ctx: AppContext) -> Any:
     def respond(message: str, session: dict[str, Any], mode: str, plain: bool) -> Iterator[tuple[Any, ...]]:
         question = (message or "").strip()
         if not question:
+            log.info("Erreur affichée (conversation) : question vide")
             gr.Warning("Veuillez saisir une question.")
             yield session["messages"], gr.update(), session, gr.update()
             return
@@ -83,7 +112,7 @@ def make_respond(ctx: AppContext) -> Any:
                 raise RuntimeError("the assistant returned no answer")
             answer_id = ctx.feedback.log_answer(final, ctx.stored_settings(chosen, plain), plain_language=plain)
         except Exception as exc:
-            messages[-1] = {"role": "assistant", "content": render.render_error(user_error(exc))}
+            messages[-1] = {"role": "assistant", "content": render.render_error(_shown_error(exc, "conversation"))}
             session = session | {"messages": messages, "turns": [*session["turns"], None]}
             yield messages, gr.update(), session, gr.update()
             return
@@ -111,7 +140,7 @@ def make_like(ctx: AppContext) -> Any:
         try:
             ctx.feedback.add_feedback(turn["answer_id"], rating)
         except Exception as exc:
-            return gr.update(), gr.update(), user_error(exc)
+            return gr.update(), gr.update(), _shown_error(exc, "avis")
         return (gr.update(value=turn["answer_id"]), gr.update(value=rating),
                 f"Merci : votre avis {'👍' if rating == 'up' else '👎'} est enregistré. "
                 "Vous pouvez le préciser ci-dessous (étiquettes, commentaire).")
@@ -126,7 +155,7 @@ def make_submit_feedback(ctx: AppContext) -> Any:
         try:
             ctx.feedback.add_feedback(answer_id, rating, tags or [], comment or "")
         except Exception as exc:
-            return user_error(exc), gr.update(), gr.update(), gr.update()
+            return _shown_error(exc, "avis"), gr.update(), gr.update(), gr.update()
         return "Merci, votre avis est enregistré.", gr.update(value=None), gr.update(value=[]), gr.update(value="")
 
     return submit
@@ -165,12 +194,12 @@ def make_ask(ctx: AppContext) -> Any:
         "llm" ou "" (réglage du serveur) ; plain_language : langage simple.
         """
         if mode not in ("", "extractive", "llm"):
-            raise gr.Error("Le mode doit valoir « extractive » ou « llm ».")
+            raise _api_error("Le mode doit valoir « extractive » ou « llm ».")
         clean_history = []
         for message in (history or [])[-MAX_HISTORY_MESSAGES:]:
             if not isinstance(message, dict) or message.get("role") not in ("user", "assistant") \
                     or not isinstance(message.get("content"), str):
-                raise gr.Error("L'historique doit être une liste de messages {\"role\", \"content\"}.")
+                raise _api_error("L'historique doit être une liste de messages {\"role\", \"content\"}.")
             clean_history.append({"role": message["role"], "content": message["content"]})
         chosen = answer_mode(mode, ctx.settings.answer_mode)
         try:
@@ -178,7 +207,7 @@ def make_ask(ctx: AppContext) -> Any:
             ctx.feedback.log_answer(answer, ctx.stored_settings(chosen, plain_language), channel="api",
                                     plain_language=plain_language)
         except Exception as exc:
-            raise gr.Error(user_error(exc)) from None
+            raise gr.Error(_shown_error(exc, "API"), print_exception=False) from None
         return answer.to_json()
 
     return ask
@@ -401,32 +430,76 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# Libraries that log at INFO or DEBUG (bm25s even sets DEBUG on itself when imported): WARNING and up only.
+QUIET_LOGGERS = ("bm25s", "chromadb", "gradio", "gradio_client", "httpx", "httpcore", "urllib3", "uvicorn",
+                 "fastapi", "asyncio", "multipart", "python_multipart", "langchain", "langchain_core",
+                 "langchain_openai", "openai", "sentence_transformers", "transformers", "huggingface_hub",
+                 "matplotlib", "PIL", "posthog", "opentelemetry")
+
+
+class _ConsoleFilter(logging.Filter):
+    """Our own INFO lines (``assistant.*``) and everybody's warnings; no library chatter, whatever its level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.split(".")[0] == "assistant"
+
+
+def _configure_logging() -> None:
+    """The server console: called by ``main`` only, never when a module is imported (tests, other tools)."""
+    console = logging.StreamHandler()  # stderr, like the start-up lines
+    console.addFilter(_ConsoleFilter())
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=[console])  # does nothing when the root logger has handlers already
+    logging.getLogger("assistant").setLevel(logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    """« 0,04 s », « 3,4 s », « 12 s », « 1 min 42 s »."""
+    if seconds < 10:
+        return f"{seconds:.{2 if seconds < 1 else 1}f} s".replace(".", ",")
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
-    from assistant.embeddings import EmbedderError
+    from assistant.embeddings import EmbedderError, embedder_from_settings
     from assistant.settings import SettingsError
 
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     try:
         settings = Settings.from_env().with_overrides(
             host=args.host, port=args.port, data_dir=args.db.resolve() if args.db else None)
         settings.validate()
+        _check_port_free(settings.host, settings.port)  # before minutes of indexing, not after
+        _say(f"Chargement du modèle d'embeddings ({settings.embedder})…")
+        started = time.monotonic()
+        embedder = embedder_from_settings(settings)  # one model for the first indexing and the answers
+        _say(f"Modèle d'embeddings prêt en {_duration(time.monotonic() - started)}.")
         if store.current_generation(settings.data_dir) is None:
             from ingest.index import IngestConfigError, run_ingest
 
-            print("Aucun index n'existe encore : indexation du corpus avant le démarrage…", file=sys.stderr)
+            _say("Aucun index n'existe encore : indexation du corpus avant le démarrage. Cette première "
+                 "indexation prend quelques minutes ; sa progression s'affiche ci-dessous.")
             try:
-                report = run_ingest(settings)
+                report = run_ingest(settings, embedder=embedder)
             except IngestConfigError as exc:
                 raise SettingsError(str(exc)) from None
             for failure in report.failed:
                 print(f"Fichier non indexé : {failure['path']} ({failure['reason']})", file=sys.stderr)
             if store.current_generation(settings.data_dir) is None:
                 raise SettingsError("L'indexation n'a produit aucun index : vérifiez le dossier du corpus.")
-        _check_port_free(settings.host, settings.port)
-        assistant = Assistant(settings)
+            _say(f"Index prêt en {_duration(report.seconds)} : {len(report.indexed)} fichiers, "
+                 f"{report.passages} passages.")
+        assistant = Assistant(settings, embedder=embedder)
         assistant.retriever.snapshot()  # load the index now, not on the first question
         app = build_app(settings, assistant)
     except (SettingsError, EmbedderError, store.StoreError, OSError) as exc:
@@ -435,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.auth:
         print("Attention : l'application écoute sur le réseau sans authentification (réglage ASSISTANT_AUTH).",
               file=sys.stderr)
+    if __name__ == "__main__":  # `python app.py`: counted from the first line, imports included
+        _say(f"Prêt en {_duration(time.monotonic() - _STARTED)}.")
     print(f"{TITLE} : http://{settings.host}:{settings.port}/  (Ctrl+C pour arrêter)", file=sys.stderr)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5)
     return 0

@@ -3,8 +3,10 @@
     python -m evals.bench ingest      # shipped corpus: passages/s vs bare embedder, then a no-change run
     python -m evals.bench latency     # query latency on the shipped corpus (100 questions, embedder warm)
     python -m evals.bench synthetic   # query latency on a synthetic index of 100,000 passages
+    python -m evals.bench dedupe      # near-duplicate removal over 50 long candidates (repeated runs)
 
 Every figure is measured side by side in one run; medians and ratios, not single timings.
+Timings live here and nowhere in tests/: a wall-clock bound in a test fails on a busy machine.
 """
 
 from __future__ import annotations
@@ -240,12 +242,57 @@ def bench_synthetic(settings: Settings, n_passages: int = 100_000, n_queries: in
         return results
 
 
+DEDUPE_PAGE = (
+    "Le Réseau des pionniers des alliances en territoire réunit des catalyseurs territoriaux qui aident les élus "
+    "à faire travailler ensemble les collectivités, les entreprises et les associations de leur territoire, "
+    "en organisant des rencontres régulières et en partageant les méthodes qui ont fait leurs preuves."
+)
+
+
+def dedupe_candidates(n: int = 50, own_words: int = 150) -> list[str]:
+    """``n`` passage-sized candidates sharing a page's words, each with ``own_words`` words of its own.
+
+    The same workload as ``tests/test_fusion.py::test_dedupe_of_fifty_long_candidates`` (which checks
+    the result, never the time), plus every fifth candidate repeated so that some are dropped.
+    """
+    words = DEDUPE_PAGE.split()
+    texts = [" ".join(words[i % 7 :] + [f"variante{i}"] * 3 + words[: i % 5]) for i in range(n)]
+    texts = [f"{t} passage {i} " + " ".join(f"x{i}y{j}" for j in range(own_words)) for i, t in enumerate(texts)]
+    return texts + texts[::5]
+
+
+def bench_dedupe(n_candidates: int = 50, repeats: int = 200) -> dict[str, Any]:
+    """:func:`assistant.fusion.dedupe` as the retriever calls it, timed over ``repeats`` runs."""
+    from assistant.fusion import dedupe
+
+    texts = dedupe_candidates(n_candidates)
+    kept = dedupe(texts, lambda t: t)  # warm: numpy, caches
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        dedupe(texts, lambda t: t)
+        times.append(time.perf_counter() - t)
+    return {
+        "candidates": len(texts),
+        "kept": len(kept),
+        "repeats": repeats,
+        "median_ms": round(1000 * statistics.median(times), 2),
+        "p95_ms": round(1000 * _percentile(times, 95), 2),
+        "max_ms": round(1000 * max(times), 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.bench", description="Benchmarks (à lancer à la main).")
-    parser.add_argument("what", choices=["ingest", "latency", "synthetic"])
+    parser.add_argument("what", choices=["ingest", "latency", "synthetic", "dedupe"])
     parser.add_argument("--passages", type=int, default=100_000, help="taille de l'index synthétique")
     parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("--candidates", type=int, default=50, help="passages candidats (dedupe)")
+    parser.add_argument("--repeats", type=int, default=200, help="répétitions (dedupe)")
     args = parser.parse_args(argv)
+    if args.what == "dedupe":
+        print(json.dumps(bench_dedupe(args.candidates, args.repeats), ensure_ascii=False, indent=1))
+        return 0
     settings = Settings.from_env()
     if args.what == "ingest":
         result = bench_ingest(settings)

