@@ -1,4 +1,4 @@
-"""``python -m evals run|gate`` — measure the assistant, and refuse a change that makes it worse."""
+"""``python -m evals run|gate|thresholds`` — measure the assistant, and refuse a change that makes it worse."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ import sys
 from pathlib import Path
 
 from assistant.settings import PROJECT_ROOT, Settings, SettingsError
-from evals.gate import THRESHOLDS_FILE, GateError, gate_results, load_thresholds
-from evals.run import EvalError, RunOptions, run
+from evals.gate import (
+    THRESHOLDS_FILE,
+    GateError,
+    Threshold,
+    gate_results,
+    load_thresholds,
+    propose_thresholds,
+    threshold_sets,
+)
+from evals.run import EvalError, RunOptions, expand_set_names, run
 from evals.sets import SetError, available_sets
 
 DEFAULT_OUT = PROJECT_ROOT / "evals" / "out"
@@ -22,13 +30,21 @@ configurations (--compare) :
   en premier ; une configuration qui change l'indexation (chunk_words, chunk_overlap_words, embedder,
   corpus_dir) reçoit son propre index temporaire.
 
+jeux (--sets) :
+  « golden » (evals/sets/golden.jsonl, corpus livré), « real-docs » (les PDF réels de
+  ../shared/data/real-docs, posés avec le corpus livré dans un index temporaire ; ignoré avec sa raison
+  quand le dossier est absent), un chemin .jsonl, ou « piaf ». Chaque jeu a son propre index.
+
 exemples :
   python -m evals run
+  python -m evals run --sets golden,real-docs --fresh
   python -m evals run --fresh --compare search_mode=dense search_mode=bm25
   python -m evals run --compare chunk_words=120,chunk_overlap_words=20 --out /tmp/eval
   python -m evals run --mode llm --set golden --set piaf
-  python -m evals gate                      # index temporaire, seuils de evals/thresholds.toml
+  python -m evals gate                      # jeux et seuils de evals/thresholds.toml, index temporaire
   python -m evals gate --results evals/out/results.json
+  python -m evals thresholds --results evals/out/results.json          # propose des seuils (affichés)
+  python -m evals thresholds --results evals/out/results.json --write  # … et met à jour le fichier
 """
 
 
@@ -43,15 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--set", dest="sets", action="append", metavar="NOM|FICHIER",
-            help=f"jeu de questions (répétable) : nom dans evals/sets/ ({', '.join(available_sets()) or 'aucun'}), "
-            "chemin d'un fichier JSONL, ou « piaf » (benchmark PIAF). Défaut : golden.",
+            "--sets", "--set", dest="sets", action="append", metavar="NOM[,NOM…]",
+            help=f"jeu(x) de questions (répétable, ou séparés par des virgules) : {', '.join(available_sets())}, "
+            "chemin d'un fichier JSONL, ou « piaf » (benchmark PIAF). Défaut : golden (run), "
+            "les jeux du fichier de seuils (gate).",
         )
         p.add_argument("--db", type=Path, help="dossier de données de l'index (défaut : ASSISTANT_DATA_DIR ou data/)")
         p.add_argument("--corpus", type=Path, help="dossier du corpus (défaut : ASSISTANT_CORPUS_DIR ou corpus/)")
         p.add_argument("--mode", choices=["extractive", "llm"], help="mode de réponse (défaut : réglage courant)")
         p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"dossier des résultats (défaut : {DEFAULT_OUT})")
-        p.add_argument("--limit", type=int, help="n'évaluer que les N premières questions (essais rapides)")
+        p.add_argument("--limit", type=int, help="seulement les N premières questions de chaque jeu (essais)")
         p.add_argument("--no-progress", action="store_true", help="sans barre de progression")
         p.add_argument("--piaf-sample", type=int, help="avec --set piaf : nombre de questions PIAF tirées au hasard")
 
@@ -75,14 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
     gate_p.add_argument("--thresholds", type=Path, default=THRESHOLDS_FILE, help="fichier de seuils")
     gate_p.add_argument(
         "--existing-index", action="store_true",
-        help="utiliser l'index existant (--db) au lieu d'un index temporaire reconstruit",
+        help="utiliser l'index existant (--db) au lieu d'un index temporaire reconstruit (golden ; "
+        "real-docs a toujours son index temporaire)",
     )
+
+    thr_p = sub.add_parser(
+        "thresholds",
+        help="proposer les seuils à partir d'un run (marge de deux questions) ; --write met à jour le fichier",
+        description="Propose un seuil par métrique, par jeu et par moitié (tune, heldout) : pour un taux mesuré sur "
+        "n questions, seuil = mesure − 2/n (minimum) ou + 2/n (maximum), arrondi vers l'extérieur à 2 décimales. "
+        "Les jeux absents des résultats (real-docs sans ../shared) gardent leurs seuils actuels.",
+    )
+    thr_p.add_argument(
+        "--results", type=Path, action="append", metavar="FICHIER",
+        help=f"results.json d'un run (répétable ; défaut : {DEFAULT_OUT / 'results.json'})",
+    )
+    thr_p.add_argument("--thresholds", type=Path, default=THRESHOLDS_FILE, help="fichier de seuils à mettre à jour")
+    thr_p.add_argument("--write", action="store_true", help="écrire le fichier de seuils (sinon : afficher)")
     return parser
 
 
-def _options(args: argparse.Namespace, *, fresh: bool, compare: list[str]) -> RunOptions:
+def _options(args: argparse.Namespace, *, fresh: bool, compare: list[str], sets: list[str] | None = None) -> RunOptions:
     return RunOptions(
-        sets=args.sets or ["golden"],
+        sets=args.sets or sets or ["golden"],
         db=args.db,
         corpus=args.corpus,
         mode=args.mode,
@@ -101,17 +133,63 @@ def _log(message: str) -> None:
 
 def _print_headline(results: dict) -> None:
     for config in results["configs"]:
-        s = config.get("summary") or {}
-        if not s:
-            continue
-        print(
-            f"[{config['name']}] {s['questions']} questions · doc hit@5 {s['retrieval_doc']['hit@5']} · "
-            f"page hit@5 {s['retrieval_page']['hit@5']} · MRR@10 {s['retrieval_doc']['mrr@10']} · "
-            f"faits {s['fact_recall']} · précision cit. {s['citation_precision']} · "
-            f"validité cit. {s['citation_validity']} · refus P/R {s['abstention']['precision']}/"
-            f"{s['abstention']['recall']} · latence p50/p95 {s['latency_s']['total']['p50']}/"
-            f"{s['latency_s']['total']['p95']} s · échecs {s['failed']}"
-        )
+        for set_name, one in (config.get("sets") or {}).items():
+            s = one.get("summary") or {}
+            if not s:
+                continue
+            r = s["refusals"]
+            halves = " · ".join(
+                f"{half} : faits {part['fact_recall']}" for half, part in (s.get("splits") or {}).items()
+            )
+            print(
+                f"[{config['name']} · {set_name}] {s['questions']} questions · "
+                f"doc hit@5 {s['retrieval_doc']['hit@5']} · page hit@5 {s['retrieval_page']['hit@5']} · "
+                f"MRR@10 {s['retrieval_doc']['mrr@10']} · "
+                f"faits {s['fact_recall']} (tous {s['all_facts_rate']}, "
+                f"sur page attendue {s['fact_on_expected_page']}) · "
+                f"précision cit. {s['citation_precision']} · validité cit. {s['citation_validity']} · "
+                f"refus {r['out_of_corpus_refused']}/{r['out_of_corpus']} hors corpus, "
+                f"{r['answerable_refused']}/{r['answerable']} à tort · latence p50/p95 "
+                f"{s['latency_s']['total']['p50']}/{s['latency_s']['total']['p95']} s · échecs {s['failed']}"
+                + (f" · {halves}" if halves else "")
+            )
+    for name, info in (results.get("sets") or {}).items():
+        if info.get("skipped"):
+            print(f"[{name}] {info['skipped']}")
+
+
+def _read_results(path: Path) -> dict:
+    if not path.is_file():
+        raise GateError(f"Résultats introuvables : {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise GateError(f"{path} : JSON invalide ({exc.msg}).") from None
+    if not isinstance(data, dict):
+        raise GateError(f"{path} : ce n'est pas un fichier de résultats.")
+    return data
+
+
+def _thresholds_command(args: argparse.Namespace) -> int:
+    paths = args.results or [DEFAULT_OUT / "results.json"]
+    current: list[Threshold] = []
+    if args.thresholds.is_file():
+        try:
+            current = load_thresholds(args.thresholds)
+        except GateError as exc:
+            # Proposing must stay possible when the file is broken or in an older layout: it is replaced.
+            print(f"Seuils actuels illisibles, ils seront remplacés : {exc}", file=sys.stderr)
+    text, notes = propose_thresholds([_read_results(p) for p in paths], current, gateable=available_sets())
+    for note in notes:
+        print(note, file=sys.stderr)
+    if args.write:
+        tmp = args.thresholds.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(args.thresholds)
+        print(f"Seuils écrits dans {args.thresholds}.")
+    else:
+        print(text, end="")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,25 +200,28 @@ def main(argv: list[str] | None = None) -> int:
             _print_headline(results)
             print(f"Résultats : {args.out / 'results.json'} · rapport : {args.out / 'report.html'}")
             return 0
+        if args.command == "thresholds":
+            return _thresholds_command(args)
         thresholds = load_thresholds(args.thresholds)
+        if args.sets:
+            # Only the sets asked for are judged (e.g. « --sets golden » for a quick check).
+            wanted = set(expand_set_names(args.sets))
+            thresholds = [t for t in thresholds if t.set_name in wanted]
+            if not thresholds:
+                raise GateError(f"Aucun seuil pour les jeux demandés ({', '.join(sorted(wanted))}).")
         if args.results:
-            if not args.results.is_file():
-                raise GateError(f"Résultats introuvables : {args.results}")
-            results = json.loads(args.results.read_text(encoding="utf-8"))
+            results = _read_results(args.results)
         else:
-            # CI builds a fresh index from the shipped corpus unless told to reuse one.
+            # CI builds a fresh index from the shipped corpus unless told to reuse one; the sets are
+            # those the thresholds name.
             fresh = not (args.existing_index or args.db)
-            results = run(_options(args, fresh=fresh, compare=[]), Settings.from_env(), log=_log)
+            options = _options(args, fresh=fresh, compare=[], sets=threshold_sets(thresholds))
+            results = run(options, Settings.from_env(), log=_log)
             _print_headline(results)
-        checks = gate_results(results, thresholds)
-        for check in checks:
-            print(check.line())
-        failed = [c for c in checks if not c.ok]
-        if failed:
-            print(f"Porte qualité : ÉCHEC ({len(failed)} métrique(s) hors seuil).")
-            return 1
-        print(f"Porte qualité : OK ({len(checks)} seuils respectés).")
-        return 0
+        report = gate_results(results, thresholds)
+        for line in report.lines():
+            print(line)
+        return 0 if report.ok else 1
     except (SetError, EvalError, GateError, SettingsError) as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return 2

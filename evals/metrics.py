@@ -289,3 +289,78 @@ def mean(values: Iterable[float | None]) -> float | None:
     """Mean of the values that are not None (None when there are none)."""
     kept = [v for v in values if v is not None]
     return sum(kept) / len(kept) if kept else None
+
+
+# ---------------------------------------------------------------------------
+# Facts quoted from the expected pages, refusals as counts
+# ---------------------------------------------------------------------------
+
+
+def fact_on_expected_page(
+    found: Sequence[str],
+    citations: Iterable[tuple[Hashable, str]],
+    expected_pages: Iterable[Hashable],
+) -> bool | None:
+    """Whether a fact the answer states is backed by a quote taken from an expected page.
+
+    ``found`` are the facts present in the answer, ``citations`` its ``(page key, quote)`` pairs (a page key
+    being ``(doc, page)``). True when one found fact lies (normalised) inside the quote of a citation whose
+    page is expected; None when the answer states no fact (the question is then not counted).
+    """
+    if not found:
+        return None
+    wanted = set(expected_pages)
+    quotes = [quote for page, quote in citations if page in wanted]
+    return any(contains_fact(quote, fact) for fact in found for quote in quotes)
+
+
+def refusal_counts(should_abstain: Sequence[bool], abstained: Sequence[bool]) -> dict[str, int]:
+    """Refusals as counts: « n of m out-of-corpus questions refused », « k of a answerable ones refused »."""
+    if len(should_abstain) != len(abstained):
+        raise ValueError("should_abstain and abstained must have the same length")
+    pairs = list(zip(should_abstain, abstained, strict=True))
+    return {
+        "out_of_corpus": sum(1 for s, _ in pairs if s),
+        "out_of_corpus_refused": sum(1 for s, a in pairs if s and a),
+        "answerable": sum(1 for s, _ in pairs if not s),
+        "answerable_refused": sum(1 for s, a in pairs if not s and a),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Thresholds with a margin counted in questions
+# ---------------------------------------------------------------------------
+
+
+def floor_to(value: float, digits: int = 2) -> float:
+    """Round down to ``digits`` decimals (0.7567 → 0.75), immune to binary noise (0.4 stays 0.4)."""
+    scale = 10**digits
+    return math.floor(round(value * scale, 6)) / scale
+
+
+def ceil_to(value: float, digits: int = 2) -> float:
+    """Round up to ``digits`` decimals (0.0811 → 0.09)."""
+    scale = 10**digits
+    return math.ceil(round(value * scale, 6)) / scale
+
+
+def rate_bound(measured: float, n: int, kind: str, units: int = 2) -> float:
+    """Threshold for a rate measured over ``n`` items, ``units`` items away from the measure.
+
+    One item moves a per-item rate by at most 1/n, so ``measured − units/n`` (a minimum) or
+    ``measured + units/n`` (a maximum) leaves room for ``units`` items; the bound is rounded
+    outward to 2 decimals and kept within [0, 1].
+    """
+    if n <= 0:
+        raise ValueError("n must be positive")
+    if kind == "min":
+        return max(0.0, floor_to(measured - units / n))
+    if kind == "max":
+        return min(1.0, ceil_to(measured + units / n))
+    raise ValueError("kind must be 'min' or 'max'")
+
+
+def margin_in_items(value: float, bound: float, n: int, kind: str) -> float:
+    """How many items of ``n`` may still go wrong before a rate crosses its bound (negative when past it)."""
+    gap = value - bound if kind == "min" else bound - value
+    return gap * n

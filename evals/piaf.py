@@ -28,7 +28,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,30 @@ def load_piaf(path: Path) -> tuple[list[str], list[str], list[Question]]:
     return ids, texts, questions
 
 
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    start: int  # character offset in the paragraph, as given by the file
+
+
+def load_answers(path: Path) -> dict[str, Answer]:
+    """The first answer of each question of a SQuAD-format file, by question id."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        qa["id"]: Answer(qa["answers"][0]["text"], int(qa["answers"][0]["answer_start"]))
+        for article in data["data"]
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
+        if qa.get("answers")
+    }
+
+
+def load_titles(path: Path) -> list[str]:
+    """Article titles, by article index (the first part of a paragraph id)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [str(article.get("title", "")) for article in data["data"]]
+
+
 def query_vectors(embedder: NamedEmbeddings, questions: Sequence[str], cache_dir: Path) -> np.ndarray:
     """Question vectors, cached in an ``.npy`` named by a hash of the embedder and question list."""
     path = _query_cache(embedder, questions, cache_dir)
@@ -88,6 +112,20 @@ def query_vectors(embedder: NamedEmbeddings, questions: Sequence[str], cache_dir
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors
+
+
+def cached_question_vectors(
+    embedder: NamedEmbeddings, all_questions: Sequence[Question], questions: Sequence[Question], cache_dir: Path
+) -> np.ndarray:
+    """Vectors of ``questions``, taken from the cache of a full run when there is one.
+
+    Without it, the vectors of ``questions`` are embedded and cached under their own key.
+    """
+    full_cache = _query_cache(embedder, [q.text for q in all_questions], cache_dir)
+    if full_cache.exists():  # a sample reuses the vectors of a full run
+        by_id = dict(zip((q.id for q in all_questions), np.load(full_cache), strict=True))
+        return np.vstack([by_id[q.id] for q in questions])
+    return query_vectors(embedder, [q.text for q in questions], cache_dir)
 
 
 def _query_cache(embedder: NamedEmbeddings, questions: Sequence[str], cache_dir: Path) -> Path:
@@ -103,14 +141,19 @@ def top_ids(scores: np.ndarray, ids: Sequence[str], depth: int) -> list[tuple[st
 
 def fuse(dense: Sequence[tuple[str, float]], bm25: Sequence[tuple[str, float]], config: HybridConfig) -> list[str]:
     """Hybrid ranking of one question from its dense and BM25 results (already cut to their depths)."""
+    return [i for i, _ in fuse_scored(dense, bm25, config)]
+
+
+def fuse_scored(
+    dense: Sequence[tuple[str, float]], bm25: Sequence[tuple[str, float]], config: HybridConfig
+) -> list[tuple[str, float]]:
+    """:func:`fuse` with the fused score of each id."""
     weights = {"dense": config.dense_weight, "bm25": config.bm25_weight}
     dense = dense[: config.dense_depth]
     bm25 = bm25[: config.bm25_depth]
     if config.fusion == "score":
-        fused = score_fusion({"dense": dense, "bm25": bm25}, weights=weights, absent={"bm25": 0.0})
-    else:
-        fused = rrf({"dense": [i for i, _ in dense], "bm25": [i for i, _ in bm25]}, k=config.rrf_k, weights=weights)
-    return [i for i, _ in fused]
+        return score_fusion({"dense": dense, "bm25": bm25}, weights=weights, absent={"bm25": 0.0})
+    return rrf({"dense": [i for i, _ in dense], "bm25": [i for i, _ in bm25]}, k=config.rrf_k, weights=weights)
 
 
 def metrics(rankings: Sequence[Sequence[str]], golds: Sequence[str]) -> dict[str, float]:
@@ -137,10 +180,15 @@ def split_by_article(questions: Sequence[Question], seed: int = 42) -> tuple[lis
 
     Splitting by article keeps questions on the same paragraphs on one side.
     """
-    articles = sorted({q.gold.split("-")[0] for q in questions}, key=int)
-    tuning = set(random.Random(seed).sample(articles, len(articles) // 2))
+    tuning = tuning_articles({q.gold.split("-")[0] for q in questions}, seed)
     rows = [(i, q.gold.split("-")[0] in tuning) for i, q in enumerate(questions)]
     return [i for i, t in rows if t], [i for i, t in rows if not t]
+
+
+def tuning_articles(articles: Iterable[str], seed: int = 42) -> set[str]:
+    """The random half of the article indices (``"12"``) used to tune; the others are held out."""
+    ordered = sorted(set(articles), key=int)
+    return set(random.Random(seed).sample(ordered, len(ordered) // 2))
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"(\[]?[A-ZÀ-Ý0-9])")
@@ -219,12 +267,7 @@ def run(
     log(f"Vecteurs des {len(texts)} paragraphes (cache : {cache_dir})…")
     passage_vectors = embedder.embed_passages(texts)
     log(f"Vecteurs des {len(questions)} questions…")
-    full_cache = _query_cache(embedder, [q.text for q in all_questions], cache_dir)
-    if full_cache.exists():  # a sample reuses the vectors of a full run
-        by_id = dict(zip((q.id for q in all_questions), np.load(full_cache), strict=True))
-        question_vectors = np.vstack([by_id[q.id] for q in questions])
-    else:
-        question_vectors = query_vectors(embedder, [q.text for q in questions], cache_dir)
+    question_vectors = cached_question_vectors(embedder, all_questions, questions, cache_dir)
     timings["embeddings_s"] = time.perf_counter() - start
 
     if sentences:

@@ -2,6 +2,11 @@
 
 Every text taken from questions, answers or citations is escaped with
 ``html.escape`` in HTML and has its table-breaking characters neutralised in Markdown.
+
+For each configuration and each set (scored against its own index): the whole set, each half
+(tune, heldout), the ``hard_layout`` questions, the table per question type and, for sets that
+have their own types (real-docs), the table per category. Sets skipped for absent data are listed
+with their reason.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ HEADLINE: list[tuple[str, str, bool]] = [
     ("retrieval_page.ndcg@10", "nDCG@10 (pages)", True),
     ("fact_recall", "Rappel des faits clés", True),
     ("all_facts_rate", "Réponses contenant tous les faits", True),
+    ("fact_on_expected_page", "Fait cité depuis une page attendue", True),
     ("citation_precision", "Précision des citations", True),
     ("citation_validity", "Validité des citations (citation littérale)", True),
     ("abstention.precision", "Précision des refus", True),
@@ -54,6 +60,17 @@ TYPE_LABELS = {
     "out-of-corpus": "hors corpus",
 }
 
+CATEGORY_LABELS = {
+    "chiffre": "chiffre",
+    "qui": "qui",
+    "definition": "définition",
+    "procedure": "procédure",
+    "oui-non": "oui ou non",
+    "paraphrase": "reformulée",
+    "multi": "plusieurs pages",
+    "hors-corpus": "hors corpus",
+}
+
 BY_TYPE_COLUMNS = [
     ("questions", "Questions"),
     ("failed", "Échecs"),
@@ -61,9 +78,34 @@ BY_TYPE_COLUMNS = [
     ("page_hit@5", "Page hit@5"),
     ("doc_mrr@10", "MRR@10 doc"),
     ("fact_recall", "Rappel faits"),
+    ("all_facts_rate", "Tous les faits"),
+    ("fact_on_expected_page", "Fait sur page attendue"),
     ("citation_precision", "Précision cit."),
     ("citation_validity", "Validité cit."),
     ("abstention_rate", "Taux de refus"),
+]
+
+# Parts of a set summary, as columns of its table: (key, French heading).
+PARTS = [
+    ("all", "Ensemble"),
+    ("tune", "Réglage (tune)"),
+    ("heldout", "Contrôle (heldout)"),
+    ("hard_layout", "Mise en page difficile"),
+]
+# Rows of a set table: (key path in the summary, French label).
+SET_ROWS = [
+    ("retrieval_doc.hit@5", "Document attendu dans les 5 premiers (hit@5)"),
+    ("retrieval_page.hit@5", "Page attendue dans les 5 premiers (hit@5)"),
+    ("retrieval_doc.mrr@10", "MRR@10 (documents)"),
+    ("fact_recall", "Rappel des faits clés"),
+    ("all_facts_rate", "Réponses contenant tous les faits"),
+    ("fact_on_expected_page", "Fait cité depuis une page attendue"),
+    ("citation_precision", "Précision des citations"),
+    ("citation_validity", "Validité des citations"),
+    ("refusals.out_of_corpus", "Hors corpus refusées"),
+    ("refusals.answerable", "Refus à tort (questions du corpus)"),
+    ("failed", "Échecs"),
+    ("latency_s.total.p95", "Latence totale p95 (s)"),
 ]
 
 READING_GUIDE = [
@@ -75,6 +117,12 @@ READING_GUIDE = [
     ("Précision des citations", "part des citations dont la phrase porte un fait clé présent dans le passage cité "
      "(vérifié sur le texte)."),
     ("Validité des citations", "part des citations dont l'extrait figure mot pour mot dans la page source."),
+    ("Fait cité depuis une page attendue", "parmi les réponses qui contiennent au moins un fait clé, part de celles "
+     "dont un fait figure dans l'extrait d'une citation prise sur une page attendue."),
+    ("Réglage / contrôle", "chaque jeu est coupé une fois pour toutes en deux moitiés stratifiées par type : les "
+     "réglages se font sur « tune », la porte qualité juge aussi « heldout », jamais regardée pour régler."),
+    ("Mise en page difficile", "questions dont la page attendue sort brouillée de l'extraction (colonnes, "
+     "infographies)."),
     ("Refus", "les questions hors corpus doivent être refusées : précision = refus justifiés / refus, "
      "rappel = questions hors corpus refusées / questions hors corpus."),
 ]
@@ -87,6 +135,45 @@ def get_path(summary: dict[str, Any], path: str) -> Any:
             return None
         node = node[part]
     return node
+
+
+def group_label(key: str) -> str:
+    return TYPE_LABELS.get(key) or CATEGORY_LABELS.get(key) or key
+
+
+def _set_views(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Set name → its figures in a configuration (one view of the whole configuration for older results)."""
+    sets = config.get("sets")
+    if sets:
+        return dict(sets)
+    return {"": {"summary": config.get("summary") or {}, "by_type": config.get("by_type") or {}}}
+
+
+def _part(summary: dict[str, Any], part: str) -> dict[str, Any] | None:
+    if part == "all":
+        return summary
+    if part == "hard_layout":
+        return summary.get("hard_layout")
+    return (summary.get("splits") or {}).get(part)
+
+
+def _set_cell(part: dict[str, Any], key: str) -> str:
+    if key.startswith("refusals."):
+        refusals = part.get("refusals") or {}
+        which = key.split(".", 1)[1]
+        n, m = refusals.get(f"{which}_refused"), refusals.get(which)
+        if not m:
+            return "—"
+        return f"{n} sur {m} ({fmt(n / m if isinstance(n, int) else None)})"
+    return fmt(get_path(part, key))
+
+
+def set_table(summary: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The table of one set: a column per part (whole set, halves, hard layout), a row per metric."""
+    parts = [(key, label, p) for key, label in PARTS if (p := _part(summary, key))]
+    headers = [f"{label} (n = {p.get('questions', '?')})" for _, label, p in parts]
+    rows = [(label, [_set_cell(p, key) for _, _, p in parts]) for key, label in SET_ROWS]
+    return headers, rows
 
 
 def fmt(value: Any) -> str:
@@ -123,7 +210,7 @@ def _pyplot() -> Any:
 
 
 def plot_by_type(config: dict[str, Any]) -> str | None:
-    """Grouped bars: fact recall, doc hit@5, page hit@5 and abstention rate per question type."""
+    """Grouped bars: fact recall, doc hit@5, page hit@5 and abstention rate per question type (or category)."""
     by_type = config.get("by_type") or {}
     if not by_type:
         return None
@@ -135,7 +222,7 @@ def plot_by_type(config: dict[str, Any]) -> str | None:
         ("citation_precision", "Précision citations"),
         ("abstention_rate", "Taux de refus"),
     ]
-    types = [t for t in QUESTION_TYPES if t in by_type]
+    types = list(by_type)
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(10, 3.6))
     for i, (key, label) in enumerate(series):
@@ -143,7 +230,7 @@ def plot_by_type(config: dict[str, Any]) -> str | None:
         xs = [j + i * width for j in range(len(types))]
         ax.bar(xs, [v if v is not None else 0 for v in values], width, label=label)
     ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(types))])
-    ax.set_xticklabels([f"{TYPE_LABELS.get(t, t)}\n(n={by_type[t]['questions']})" for t in types], fontsize=8)
+    ax.set_xticklabels([f"{group_label(t)}\n(n={by_type[t]['questions']})" for t in types], fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_title(f"Métriques par type de question — {config['name']}", fontsize=10)
     ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.22))
@@ -227,10 +314,11 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _headline_html(configs: Sequence[dict[str, Any]]) -> str:
+def _headline_html(configs: Sequence[dict[str, Any]], set_name: str) -> str:
     rows = ["<table><tr><th>Métrique</th>" + "".join(f"<th>{_e(c['name'])}</th>" for c in configs) + "</tr>"]
+    summaries = [(_set_views(c).get(set_name) or {}).get("summary") or {} for c in configs]
     for key, label, higher in HEADLINE:
-        values = [get_path(c["summary"], key) for c in configs]
+        values = [get_path(summary, key) for summary in summaries]
         if all(v is None for v in values):
             continue
         numeric = [v for v in values if isinstance(v, int | float)]
@@ -244,17 +332,62 @@ def _headline_html(configs: Sequence[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def _by_type_html(config: dict[str, Any]) -> str:
-    by_type = config.get("by_type") or {}
+def _by_type_html(by_type: dict[str, Any], heading: str = "Type") -> str:
     head = "".join(f"<th>{_e(label)}</th>" for _, label in BY_TYPE_COLUMNS)
-    rows = [f"<table><tr><th>Type</th>{head}</tr>"]
-    for t in QUESTION_TYPES:
-        if t not in by_type:
-            continue
-        cells = "".join(f'<td class="num">{_e(fmt(by_type[t].get(k)))}</td>' for k, _ in BY_TYPE_COLUMNS)
-        rows.append(f"<tr><td>{_e(TYPE_LABELS.get(t, t))}</td>{cells}</tr>")
+    rows = [f"<table><tr><th>{_e(heading)}</th>{head}</tr>"]
+    for t, row in by_type.items():
+        cells = "".join(f'<td class="num">{_e(fmt(row.get(k)))}</td>' for k, _ in BY_TYPE_COLUMNS)
+        rows.append(f"<tr><td>{_e(group_label(t))}</td>{cells}</tr>")
     rows.append("</table>")
     return "\n".join(rows)
+
+
+def _set_table_html(summary: dict[str, Any]) -> str:
+    headers, rows = set_table(summary)
+    out = ["<table><tr><th>Métrique</th>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>"]
+    for label, cells in rows:
+        out.append(f"<tr><td>{_e(label)}</td>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _set_title(set_name: str) -> str:
+    return f"Jeu « {set_name} »" if set_name else "Toutes les questions"
+
+
+def _set_meta(view: dict[str, Any]) -> str:
+    index = view.get("index") or {}
+    report = index.get("ingest_report")
+    passages = report.get("passages") if isinstance(report, dict) else None
+    bits = [f"{view['summary'].get('questions', '?')} questions"]
+    if index.get("ingest_s"):
+        bits.append(f"indexation {fmt(index['ingest_s'])} s")
+    if passages:
+        bits.append(f"{passages} passages indexés")
+    if view.get("source"):
+        bits.append(f"source : {view['source']}")
+    return " · ".join(bits)
+
+
+def _sets_html(config: dict[str, Any]) -> str:
+    parts = []
+    for set_name, view in _set_views(config).items():
+        summary = view.get("summary") or {}
+        parts.append(f"<h3>{_e(_set_title(set_name))}</h3><p class='meta'>{_e(_set_meta(view))}</p>")
+        parts.append(_set_table_html(summary))
+        parts.append("<h4>Par type de question</h4>" + _by_type_html(view.get("by_type") or {}))
+        if view.get("by_category"):
+            parts.append("<h4>Par catégorie du jeu</h4>" + _by_type_html(view["by_category"], "Catégorie"))
+            by_group = {"name": f"{config['name']} · {set_name}", "by_type": view["by_category"]}
+        else:
+            by_group = {"name": f"{config['name']} · {set_name}" if set_name else config["name"],
+                        "by_type": view.get("by_type") or {}}
+        parts.append(_img(plot_by_type(by_group), f"Métriques par type — {by_group['name']}"))
+    return "\n".join(parts)
+
+
+def _skipped_sets(results: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(name, info["skipped"]) for name, info in (results.get("sets") or {}).items() if info.get("skipped")]
 
 
 def _latency_html(config: dict[str, Any]) -> str:
@@ -270,12 +403,19 @@ def _latency_html(config: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _key(q: dict[str, Any]) -> tuple[str, str]:
+    return q.get("set", ""), q["id"]
+
+
 def changed_questions(base: dict[str, Any], other: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Questions that fail in ``other`` but passed in ``base`` (regressions), and the ids that went the other way."""
-    passed = {q["id"] for q in base["questions"] if not q["failures"]}
-    failed = {q["id"] for q in base["questions"] if q["failures"]}
-    regressed = [q for q in other["questions"] if q["failures"] and q["id"] in passed]
-    improved = [q["id"] for q in other["questions"] if not q["failures"] and q["id"] in failed]
+    """Questions that fail in ``other`` but passed in ``base`` (regressions), and the ids that went the other way.
+
+    Questions are matched on (set, id): two sets may use the same ids.
+    """
+    passed = {_key(q) for q in base["questions"] if not q["failures"]}
+    failed = {_key(q) for q in base["questions"] if q["failures"]}
+    regressed = [q for q in other["questions"] if q["failures"] and _key(q) in passed]
+    improved = [q["id"] for q in other["questions"] if not q["failures"] and _key(q) in failed]
     return regressed, improved
 
 
@@ -284,11 +424,11 @@ def _by_type_compare_html(configs: Sequence[dict[str, Any]]) -> str:
     head = "".join(f"<th>{_e(c['name'])}</th>" for c in configs)
     rows = [f"<table><tr><th>Type</th>{head}</tr>"]
     for t in QUESTION_TYPES:
-        if not any(t in c["by_type"] for c in configs):
+        if not any(t in c.get("by_type", {}) for c in configs):
             continue
         cells = []
         for c in configs:
-            row = c["by_type"].get(t, {})
+            row = c.get("by_type", {}).get(t, {})
             if t == "out-of-corpus":
                 cells.append(f"<td class='num'>refus {_e(fmt(row.get('abstention_rate')))}</td>")
             else:
@@ -355,7 +495,7 @@ def _failures_html(config: dict[str, Any]) -> str:
         if q.get("standalone_question") and q["standalone_question"] != q["question"]:
             answer += f"<div class='small'>Question autonome : {_e(q['standalone_question'])}</div>"
         rows.append(
-            f"<tr><td>{_e(q['id'])}</td><td>{_e(TYPE_LABELS.get(q['type'], q['type']))}</td>"
+            f"<tr><td>{_e(q['id'])}</td><td>{_e(group_label(q.get('category') or q['type']))}</td>"
             f"<td>{history}{_e(q['question'])}</td><td>{expected}</td>"
             f"<td>{_e(' / '.join(q['failures']))}</td><td>{answer}</td><td>{_citations_html(q)}</td></tr>"
         )
@@ -446,6 +586,8 @@ def render_html(results: dict[str, Any]) -> str:
             f"</b> · réponse <b>{_e(base.get('answer_mode'))}</b> · passages de {_e(base.get('chunk_words'))} mots · "
             f"k = {_e(base.get('k'))}</p>"
         )
+    for name, reason in _skipped_sets(results):
+        parts.append(f"<p class='meta'><b>Jeu « {_e(name)} » ignoré</b> : {_e(reason)}</p>")
     if configs:
         parts.append("<h2>Résultats principaux</h2>")
         described = [c for c in configs[1:] if _overrides_text(c).replace(" ", "") != c["name"].replace(" ", "")]
@@ -454,7 +596,11 @@ def render_html(results: dict[str, Any]) -> str:
                 "<ul>" + "".join(f"<li><b>{_e(c['name'])}</b> : {_e(_overrides_text(c))}</li>" for c in described)
                 + "</ul>"
             )
-        parts.append(_headline_html(configs))
+        set_names = list(_set_views(configs[0]))
+        for set_name in set_names:
+            if len(set_names) > 1:
+                parts.append(f"<h3>{_e(_set_title(set_name))}</h3>")
+            parts.append(_headline_html(configs, set_name))
         parts.append(_img(plot_compare(configs), "Comparaison des configurations"))
         if len(configs) > 1:
             parts.append("<h3>Par type de question et par configuration</h3>" + _by_type_compare_html(configs))
@@ -470,8 +616,7 @@ def render_html(results: dict[str, Any]) -> str:
             + (f" · {_e(_passages(c))} passages indexés" if _passages(c) else "")
             + "</p>"
         )
-        parts.append("<h3>Par type de question</h3>" + _by_type_html(c))
-        parts.append(_img(plot_by_type(c), f"Métriques par type — {c['name']}"))
+        parts.append(_sets_html(c))
         parts.append("<h3>Latences par étape</h3>" + _latency_html(c))
         parts.append(f"<h3>Échecs ({sum(1 for q in c['questions'] if q['failures'])})</h3>" + _failures_html(c))
     parts.append(_piaf_html(results.get("piaf")))
@@ -493,6 +638,28 @@ def _md(value: Any, limit: int | None = None) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _by_type_markdown(by_type: dict[str, Any], heading: str = "Type") -> list[str]:
+    lines = [
+        f"| {heading} | " + " | ".join(label for _, label in BY_TYPE_COLUMNS) + " |",
+        "|---|" + "---:|" * len(BY_TYPE_COLUMNS),
+    ]
+    for t, row in by_type.items():
+        lines.append(f"| {_md(group_label(t))} | " + " | ".join(fmt(row.get(k)) for k, _ in BY_TYPE_COLUMNS) + " |")
+    return [*lines, ""]
+
+
+def _set_markdown(set_name: str, view: dict[str, Any]) -> list[str]:
+    """A set within a configuration: whole set, halves and hard layout, then per type (and per category)."""
+    headers, rows = set_table(view.get("summary") or {})
+    lines = [f"### {_md(_set_title(set_name))}", "", _md(_set_meta(view)) + ".", ""]
+    lines += ["| Métrique | " + " | ".join(_md(h) for h in headers) + " |", "|---|" + "---:|" * len(headers)]
+    lines += [f"| {label} | " + " | ".join(_md(c) for c in cells) + " |" for label, cells in rows]
+    lines += ["", "#### Par type de question", "", *_by_type_markdown(view.get("by_type") or {})]
+    if view.get("by_category"):
+        lines += ["#### Par catégorie du jeu", "", *_by_type_markdown(view["by_category"], "Catégorie")]
+    return lines
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     configs = [c for c in results["configs"] if c.get("summary")]
@@ -504,6 +671,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"index {'temporaire' if meta.get('fresh') else 'existant'}.",
         "",
     ]
+    for name, reason in _skipped_sets(results):
+        lines += [f"**Jeu « {_md(name)} » ignoré** : {_md(reason)}", ""]
     if configs:
         base = configs[0]["settings"]
         lines += [
@@ -517,14 +686,19 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += [f"- **{_md(c['name'])}** : {_md(_overrides_text(c))}" for c in described]
         if described:
             lines.append("")
-        lines.append("| Métrique | " + " | ".join(_md(c["name"]) for c in configs) + " |")
-        lines.append("|---|" + "---:|" * len(configs))
-        for key, label, _ in HEADLINE:
-            values = [get_path(c["summary"], key) for c in configs]
-            if all(v is None for v in values):
-                continue
-            lines.append(f"| {label} | " + " | ".join(fmt(v) for v in values) + " |")
-        lines.append("")
+        set_names = list(_set_views(configs[0]))
+        for set_name in set_names:
+            if len(set_names) > 1:
+                lines += [f"### {_md(_set_title(set_name))}", ""]
+            summaries = [(_set_views(c).get(set_name) or {}).get("summary") or {} for c in configs]
+            lines.append("| Métrique | " + " | ".join(_md(c["name"]) for c in configs) + " |")
+            lines.append("|---|" + "---:|" * len(configs))
+            for key, label, _ in HEADLINE:
+                values = [get_path(summary, key) for summary in summaries]
+                if all(v is None for v in values):
+                    continue
+                lines.append(f"| {label} | " + " | ".join(fmt(v) for v in values) + " |")
+            lines.append("")
         if len(configs) > 1:
             lines += ["### Questions qui changent de statut par rapport à la base", ""]
             for other in configs[1:]:
@@ -540,14 +714,10 @@ def render_markdown(results: dict[str, Any]) -> str:
             "",
             f"{_md(_overrides_text(c))} · {s['questions']} questions, {s['failed']} échecs, {s['errors']} erreurs.",
             "",
-            "| Type | " + " | ".join(label for _, label in BY_TYPE_COLUMNS) + " |",
-            "|---|" + "---:|" * len(BY_TYPE_COLUMNS),
         ]
-        for t in QUESTION_TYPES:
-            if t in c["by_type"]:
-                row = c["by_type"][t]
-                lines.append(f"| {TYPE_LABELS[t]} | " + " | ".join(fmt(row.get(k)) for k, _ in BY_TYPE_COLUMNS) + " |")
-        lines += ["", "| Étape | p50 (s) | p95 (s) | max (s) |", "|---|---:|---:|---:|"]
+        for set_name, view in _set_views(c).items():
+            lines += _set_markdown(set_name, view)
+        lines += ["#### Latences par étape", "", "| Étape | p50 (s) | p95 (s) | max (s) |", "|---|---:|---:|---:|"]
         for stage, values in s.get("latency_s", {}).items():
             lines.append(f"| {stage} | {fmt(values['p50'])} | {fmt(values['p95'])} | {fmt(values['max'])} |")
         failed = [q for q in c["questions"] if q["failures"]]
@@ -562,8 +732,9 @@ def render_markdown(results: dict[str, Any]) -> str:
                 cites = "; ".join(f"[{x['n']}] {x['doc_id']} p. {x['page']}" for x in q.get("citations", []))
                 facts = "refus attendu" if q["type"] == "out-of-corpus" else " ; ".join(q["facts"])
                 answer = ("(refus) " if q["abstained"] else "") + q.get("answer", "")
+                kind = group_label(q.get("category") or q["type"])
                 lines.append(
-                    f"| {_md(q['id'])} | {TYPE_LABELS.get(q['type'], q['type'])} | {_md(question)} | {_md(facts)} | "
+                    f"| {_md(q['id'])} | {kind} | {_md(question)} | {_md(facts)} | "
                     f"{_md(' / '.join(q['failures']))} | {_md(answer, 220)} | {_md(cites) or '—'} |"
                 )
         else:

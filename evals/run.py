@@ -5,6 +5,11 @@ A configuration is the base settings plus overrides (``search_mode=bm25`` …);
 configurations that change what is indexed (chunk size, embedder, corpus) get
 their own temporary index, built with the shared embedding cache so that only
 new passages are embedded.
+
+Each set is scored against its own index: golden against the shipped corpus,
+real-docs against the shipped corpus plus its PDFs (copied together into a
+temporary folder). Every summary is given for the whole set, for each half
+(``splits.tune``, ``splits.heldout``) and for the ``hard_layout`` questions.
 """
 
 from __future__ import annotations
@@ -20,14 +25,22 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from assistant.schema import Answer, Passage
 from assistant.settings import PROJECT_ROOT, Settings, SettingsError
 from evals import metrics
-from evals.sets import OUT_OF_CORPUS, QUESTION_TYPES, EvalQuestion, load_set, resolve_set
+from evals.sets import (
+    OUT_OF_CORPUS,
+    QUESTION_TYPES,
+    SPLITS,
+    EvalQuestion,
+    LoadedSet,
+    SetUnavailable,
+    load_named_set,
+)
 
 # Settings that change what goes into the index: a configuration that overrides
 # one of them cannot reuse the base index.
@@ -61,6 +74,13 @@ def coerce_override(base: Settings, key: str, raw: Any) -> Any:
     if key in {"auth", "llm_api_key"}:
         raise EvalError(f"Le réglage « {key} » ne se passe pas par --compare (secret).")
     current = getattr(base, key)
+    if current is None:
+        # An optional setting left unset (``float | None``…): its annotation says what it holds.
+        annotation = str(next(f.type for f in fields(base) if f.name == key))
+        for kind, sample in (("bool", False), ("int", 0), ("float", 0.0), ("Path", Path())):
+            if kind in annotation.replace("None", "").replace("|", " ").split():
+                current = sample
+                break
     if not isinstance(raw, str):
         return Path(raw) if isinstance(current, Path) else raw
     text = raw.strip()
@@ -148,6 +168,29 @@ def prepared_index(settings: Settings, *, fresh: bool, cache_dir: Path, log: Cal
         yield scoped, {"fresh": True, "ingest_s": round(took, 2), "ingest_report": _jsonable(report)}
 
 
+@contextmanager
+def set_corpus(settings: Settings, extra_files: Sequence[Path], *, log: Callable[[str], None]) -> Iterator[Settings]:
+    """Settings whose corpus is the configured one plus ``extra_files``, in a temporary copy.
+
+    Ingestion refuses symlinks, so the files are copied (``_*`` and ``.*`` entries are left out, as
+    ingestion skips them); the copy lives as long as the evaluation of the set, so that cited pages
+    can be read back from it. Without extra files, the configured corpus is used as it is.
+    """
+    if not extra_files:
+        yield settings
+        return
+    with tempfile.TemporaryDirectory(prefix="eval-corpus-") as tmp:
+        corpus = Path(tmp) / "corpus"
+        shutil.copytree(settings.corpus_dir, corpus, symlinks=True, ignore=shutil.ignore_patterns("_*", ".*"))
+        for path in extra_files:
+            target = corpus / path.name
+            if target.exists():
+                raise EvalError(f"« {path.name} » existe déjà dans le corpus {settings.corpus_dir} : jeu inutilisable.")
+            shutil.copy2(path, target)
+        log(f"Corpus temporaire : {settings.corpus_dir} + {len(extra_files)} fichier(s) de {extra_files[0].parent}.")
+        yield settings.with_overrides(corpus_dir=corpus)
+
+
 def _jsonable(value: Any) -> Any:
     """Best-effort JSON view of an ingestion report (dataclass, dict or anything else)."""
     if hasattr(value, "to_json"):
@@ -225,6 +268,9 @@ def score_answer(
         timings={k: round(float(v), 4) for k, v in ans.timings.items()},
         wall_s=round(wall_s, 4),
         dropped_sentences=[{"text": d.text, "reason": d.reason} for d in ans.dropped_sentences],
+        # What the refusal rules looked at (python -m evals.calibrate replays them on the tuning half).
+        signals={k: round(float(v), 4) for k, v in ans.signals.items()},
+        short_answer=ans.short_answer,
     )
     if not q.out_of_corpus:
         record["retrieval_doc"] = metrics.retrieval_scores(ranked_docs, set(q.expected_docs), KS)
@@ -233,6 +279,11 @@ def score_answer(
         answer_text = "" if ans.abstained else ans.text
         record["found_facts"] = metrics.found_facts(answer_text, q.facts)
         record["fact_recall"] = metrics.fact_recall(answer_text, q.facts)
+        record["fact_on_expected_page"] = metrics.fact_on_expected_page(
+            record["found_facts"],
+            [((c.passage.doc_id, c.passage.page), c.quote) for c in ([] if ans.abstained else ans.citations)],
+            q.expected_pages,
+        )
 
     claims = metrics.claims_by_marker(ans.text)
     citations = []
@@ -298,6 +349,7 @@ def error_record(q: EvalQuestion, exc: BaseException, wall_s: float) -> dict[str
         record["retrieval_page"] = metrics.retrieval_scores([], set(q.expected_pages), KS)
         record["found_facts"] = []
         record["fact_recall"] = 0.0
+        record["fact_on_expected_page"] = None
     record["failures"] = failure_reasons(record)
     return record
 
@@ -327,8 +379,17 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     summary["fact_recall"] = _r(metrics.mean(r.get("fact_recall") for r in answerable))
     summary["all_facts_rate"] = _r(metrics.mean(float(r.get("fact_recall") == 1.0) for r in answerable))
     summary["false_refusal_rate"] = _r(metrics.mean(float(r["abstained"]) for r in answerable))
+    on_page = [bool(r["fact_on_expected_page"]) for r in answerable if r.get("fact_on_expected_page") is not None]
+    summary["fact_on_expected_page"] = _r(metrics.mean(float(v) for v in on_page))
+    summary["answers_with_fact"] = len(on_page)
     pooled = [c for r in answerable for c in r["citations"] if c["supports_fact"] is not None]
     summary["citation_precision"] = _r(metrics.mean(float(c["supports_fact"]) for c in pooled))
+    summary["citations_checked"] = len(pooled)
+    # Questions behind the pooled citation figures: one question moves all of its citations at once.
+    summary["answers_with_checked_citations"] = sum(
+        1 for r in answerable if any(c["supports_fact"] is not None for c in r["citations"])
+    )
+    summary["answers_with_citations"] = sum(1 for r in records if r["citations"])
     every_citation = [c for r in records for c in r["citations"]]
     summary["citation_validity"] = _r(metrics.mean(float(c["valid"]) for c in every_citation))
     summary["citations"] = len(every_citation)
@@ -339,6 +400,10 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         [r["type"] == OUT_OF_CORPUS for r in records], [bool(r["abstained"]) for r in records]
     )
     summary["abstention"] = {k: _r(v) for k, v in abst.items()}
+    refusals = metrics.refusal_counts(
+        [r["type"] == OUT_OF_CORPUS for r in records], [bool(r["abstained"]) for r in records]
+    )
+    summary["refusals"] = refusals | {"total": refusals["out_of_corpus_refused"] + refusals["answerable_refused"]}
     # A non-empty notice means the generated answer was replaced by the extracts (or the LLM was unavailable).
     summary["llm_fallback_rate"] = _r(
         metrics.mean(float(bool(r["notice"])) for r in records if r["mode"] == "llm" or r["notice"])
@@ -359,25 +424,55 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def summarise_set(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`summarise`, plus the same summary for each half (``splits``) and for ``hard_layout`` questions.
+
+    A half without questions is left out, and so is ``hard_layout`` when no question has a hard layout.
+    """
+    summary = summarise(records)
+    summary["splits"] = {
+        half: summarise(chosen) for half in SPLITS if (chosen := [r for r in records if r.get("split") == half])
+    }
+    hard = [r for r in records if r.get("hard_layout")]
+    if hard:
+        summary["hard_layout"] = summarise(hard)
+    return summary
+
+
+def _group_row(chosen: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    s = summarise(chosen)
+    answerable = s["answerable"] > 0
+    return {
+        "questions": len(chosen),
+        "failed": s["failed"],
+        "doc_hit@5": s["retrieval_doc"]["hit@5"] if answerable else None,
+        "page_hit@5": s["retrieval_page"]["hit@5"] if answerable else None,
+        "doc_mrr@10": s["retrieval_doc"]["mrr@10"] if answerable else None,
+        "fact_recall": s["fact_recall"],
+        "all_facts_rate": s["all_facts_rate"],
+        "fact_on_expected_page": s["fact_on_expected_page"],
+        "citation_precision": s["citation_precision"],
+        "citation_validity": s["citation_validity"],
+        "abstention_rate": _r(metrics.mean(float(r["abstained"]) for r in chosen)),
+    }
+
+
+def summarise_by(records: Sequence[dict[str, Any]], key: str, order: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+    """One row of figures per value of ``record[key]``: values of ``order`` first, then the others as met."""
+    values = [v for v in order if any(r.get(key) == v for r in records)]
+    values += [v for v in dict.fromkeys(str(r.get(key) or "") for r in records) if v and v not in values]
+    return {v: _group_row([r for r in records if r.get(key) == v]) for v in values}
+
+
 def summarise_by_type(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    out = {}
-    for qtype in QUESTION_TYPES:
-        chosen = [r for r in records if r["type"] == qtype]
-        if not chosen:
-            continue
-        s = summarise(chosen)
-        out[qtype] = {
-            "questions": len(chosen),
-            "failed": s["failed"],
-            "doc_hit@5": s["retrieval_doc"]["hit@5"] if qtype != OUT_OF_CORPUS else None,
-            "page_hit@5": s["retrieval_page"]["hit@5"] if qtype != OUT_OF_CORPUS else None,
-            "doc_mrr@10": s["retrieval_doc"]["mrr@10"] if qtype != OUT_OF_CORPUS else None,
-            "fact_recall": s["fact_recall"],
-            "citation_precision": s["citation_precision"],
-            "citation_validity": s["citation_validity"],
-            "abstention_rate": _r(metrics.mean(float(r["abstained"]) for r in chosen)),
-        }
-    return out
+    return summarise_by(records, "type", QUESTION_TYPES)
+
+
+def summarise_by_category(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The set's own question types (real-docs: « chiffre », « qui »…); empty for sets without categories."""
+    from evals.sets.realdocs import CATEGORIES
+
+    return summarise_by(records, "category", CATEGORIES)
 
 
 def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -470,18 +565,77 @@ def _run_piaf(settings: Settings, sample: int | None, log: Callable[[str], None]
     return dict(result)
 
 
+def expand_set_names(names: Sequence[str]) -> list[str]:
+    """``["golden,real-docs", "piaf"]`` → ``["golden", "real-docs", "piaf"]`` (order kept, duplicates dropped)."""
+    return list(dict.fromkeys(part.strip() for name in names for part in name.split(",") if part.strip()))
+
+
+def load_sets(
+    names: Sequence[str], limit: int | None, log: Callable[[str], None]
+) -> tuple[list[LoadedSet], dict[str, str]]:
+    """The sets to ask, and the reason of each set skipped because its data is absent."""
+    loaded: list[LoadedSet] = []
+    skipped: dict[str, str] = {}
+    for name in names:
+        try:
+            one = load_named_set(name)
+        except SetUnavailable as exc:
+            skipped[name] = str(exc)
+            log(str(exc))
+            continue
+        if limit:
+            one = LoadedSet(one.name, one.questions[:limit], one.extra_files, one.source)
+        if any(other.name == one.name for other in loaded):
+            raise EvalError(f"Deux jeux portent le même nom « {one.name} ».")
+        loaded.append(one)
+    return loaded, skipped
+
+
+def evaluate_set(
+    settings: Settings,
+    loaded: LoadedSet,
+    *,
+    fresh: bool,
+    cache_dir: Path,
+    label: str,
+    progress: bool,
+    log: Callable[[str], None],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Ask one set against its own index (the corpus plus the set's extra files); records and figures."""
+    with (
+        set_corpus(settings, loaded.extra_files, log=log) as set_settings,
+        # Extra files are in no existing index: such a set always gets a temporary one.
+        prepared_index(set_settings, fresh=fresh or bool(loaded.extra_files), cache_dir=cache_dir, log=log) as (
+            scoped,
+            index_info,
+        ),
+    ):
+        records, load_s = evaluate_config(scoped, loaded.questions, label=label, progress=progress)
+    return records, {
+        "questions": len(records),
+        "source": loaded.source,
+        "index": index_info,
+        "assistant_load_s": round(load_s, 3),
+        "summary": summarise_set(records),
+        "by_type": summarise_by_type(records),
+        "by_category": summarise_by_category(records),
+    }
+
+
 def run(options: RunOptions, base: Settings | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every configuration on every set; write results.json, report.md and report.html."""
+    """Run every configuration on every set; write results.json, report.md and report.html.
+
+    A set whose data is absent (real-docs without ``../shared``) is skipped with its reason
+    (``results["sets"][name]["skipped"]``); the other sets are still evaluated.
+    """
     base = base or Settings.from_env()
     base = base.with_overrides(data_dir=options.db, corpus_dir=options.corpus, answer_mode=options.mode)
     base.validate()
-    want_piaf = "piaf" in options.sets
-    set_names = [s for s in options.sets if s != "piaf"] or ([] if want_piaf else ["golden"])
-    questions: list[EvalQuestion] = []
-    for name in set_names:
-        questions.extend(load_set(resolve_set(name)))
-    if options.limit:
-        questions = questions[: options.limit]
+    names = expand_set_names(options.sets)
+    want_piaf = "piaf" in names
+    set_names = [s for s in names if s != "piaf"] or ([] if want_piaf else ["golden"])
+    loaded_sets, skipped = load_sets(set_names, options.limit, log)
+    questions = sum(len(one.questions) for one in loaded_sets)
     configs = [Config("base")] + [parse_config(spec, base) for spec in options.compare]
     cache_dir = (base.data_dir / "cache") if options.db is None else (Path(options.db) / "cache")
 
@@ -492,28 +646,38 @@ def run(options: RunOptions, base: Settings | None = None, log: Callable[[str], 
             "git_commit": _git_commit(),
             "python": platform.python_version(),
             "machine": platform.machine(),
-            "sets": options.sets,
-            "questions": len(questions),
+            "sets": names,
+            "questions": questions,
             "fresh": options.fresh,
         },
+        "sets": {one.name: {"questions": len(one.questions), "source": one.source} for one in loaded_sets}
+        | {name: {"skipped": reason} for name, reason in skipped.items()},
         "configs": [],
     }
     t_run = time.perf_counter()
     for config in configs if questions else []:
         settings = base.with_overrides(**config.overrides)
         fresh = options.fresh or config.needs_own_index
-        with prepared_index(settings, fresh=fresh, cache_dir=cache_dir, log=log) as (scoped, index_info):
-            records, load_s = evaluate_config(scoped, questions, label=config.name, progress=options.progress)
-        public = settings.public_dict()
+        records: list[dict[str, Any]] = []
+        per_set: dict[str, dict[str, Any]] = {}
+        for one in loaded_sets:
+            label = config.name if len(loaded_sets) == 1 else f"{config.name} · {one.name}"
+            set_records, per_set[one.name] = evaluate_set(
+                settings, one, fresh=fresh, cache_dir=cache_dir, label=label, progress=options.progress, log=log
+            )
+            records.extend(set_records)
+        first = next(iter(per_set.values()))
         results["configs"].append(
             {
                 "name": config.name,
                 "overrides": {k: str(v) if isinstance(v, Path) else v for k, v in config.overrides.items()},
-                "settings": public,
-                "index": index_info,
-                "assistant_load_s": round(load_s, 3),
-                "summary": summarise(records),
+                "settings": settings.public_dict(),
+                "index": first["index"],
+                "assistant_load_s": round(sum(v["assistant_load_s"] for v in per_set.values()), 3),
+                # Every set pooled; each set alone (against its own index) under "sets".
+                "summary": summarise_set(records),
                 "by_type": summarise_by_type(records),
+                "sets": per_set,
                 "questions": records,
             }
         )

@@ -9,20 +9,26 @@ import pytest
 from evals.metrics import (
     CitationCheck,
     abstention_scores,
+    ceil_to,
     citation_precision,
     citation_supports,
     citation_validity,
     claims_by_marker,
     contains_fact,
+    fact_on_expected_page,
     fact_recall,
+    floor_to,
     found_facts,
     hit_at_k,
+    margin_in_items,
     mean,
     mrr_at_k,
     ndcg_at_k,
     normalise,
     percentile,
     quote_is_verbatim,
+    rate_bound,
+    refusal_counts,
     retrieval_scores,
 )
 
@@ -245,3 +251,82 @@ def test_percentile() -> None:
 def test_mean_ignores_none() -> None:
     assert mean([1.0, None, 0.0]) == 0.5
     assert mean([None]) is None
+
+
+# --------------------------------------------------------------------------- facts quoted from an expected page
+
+
+def test_fact_on_expected_page() -> None:
+    expected = {("guide", 16), ("guide", 10)}
+    on_page = [(("guide", 16), "Le coût moyen est de 1 525 € par logement.")]
+    elsewhere = [(("autre", 3), "Le coût moyen est de 1525 € par logement.")]
+    # Normalised match (« 1 525 » = « 1525 ») inside a quote from an expected page.
+    assert fact_on_expected_page(["1525"], on_page, expected) is True
+    # The same quote from a page that is not expected does not count.
+    assert fact_on_expected_page(["1525"], elsewhere, expected) is False
+    # An expected page whose quote does not hold the found fact does not count either.
+    assert fact_on_expected_page(["5,5"], on_page, expected) is False
+    # One found fact on an expected page is enough; alternatives « a|b » are understood.
+    assert fact_on_expected_page(["5,5", "1525"], elsewhere + on_page, expected) is True
+    assert fact_on_expected_page(["mille|1525"], on_page, expected) is True
+    # No fact in the answer: the question is not counted.
+    assert fact_on_expected_page([], on_page, expected) is None
+    assert fact_on_expected_page(["1525"], [], expected) is False
+
+
+def test_refusal_counts() -> None:
+    should = [True, True, True, False, False, False]
+    did = [True, False, True, True, False, False]
+    assert refusal_counts(should, did) == {
+        "out_of_corpus": 3, "out_of_corpus_refused": 2, "answerable": 3, "answerable_refused": 1,
+    }
+    assert refusal_counts([], []) == {
+        "out_of_corpus": 0, "out_of_corpus_refused": 0, "answerable": 0, "answerable_refused": 0,
+    }
+    with pytest.raises(ValueError):
+        refusal_counts([True], [])
+
+
+# --------------------------------------------------------------------------- thresholds with a margin of questions
+
+
+def test_rounding_outward_is_immune_to_binary_noise() -> None:
+    assert floor_to(0.7567) == 0.75 and ceil_to(0.0811) == 0.09
+    assert floor_to(0.5 - 0.1) == 0.4  # 0.39999999999999997 stays 0.4
+    assert ceil_to(0.1 + 0.2) == 0.3  # 0.30000000000000004 stays 0.3
+    assert floor_to(0.75) == 0.75 and ceil_to(0.75) == 0.75
+
+
+@pytest.mark.parametrize(
+    ("measured", "n", "kind", "bound"),
+    [
+        (0.8108, 37, "min", 0.75),  # 0.8108 − 2/37 = 0.7567 → down to 0.75
+        (30 / 37, 37, "min", 0.75),
+        (0.027, 37, "max", 0.09),  # 0.027 + 2/37 = 0.0811 → up to 0.09
+        (0.9, 20, "min", 0.8),  # exactly two questions: 0.8, not 0.79
+        (1.0, 3, "min", 0.33),
+        (0.5, 2, "min", 0.0),  # too few questions: clipped to a vacuous 0
+        (0.9, 10, "max", 1.0),
+    ],
+)
+def test_rate_bound_leaves_two_questions(measured: float, n: int, kind: str, bound: float) -> None:
+    got = rate_bound(measured, n, kind)
+    assert got == pytest.approx(bound)
+    if 0.0 < got < 1.0:
+        # At least two questions of margin, and never more than two plus the rounding step.
+        margin = margin_in_items(measured, got, n, kind)
+        assert 2 - 1e-9 <= margin < 2 + 0.01 * n + 1e-9
+
+
+def test_rate_bound_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        rate_bound(0.5, 0, "min")
+    with pytest.raises(ValueError):
+        rate_bound(0.5, 10, "exact")
+
+
+def test_margin_in_items() -> None:
+    assert margin_in_items(0.8, 0.7, 40, "min") == pytest.approx(4.0)
+    assert margin_in_items(0.6, 0.7, 40, "min") == pytest.approx(-4.0)
+    assert margin_in_items(0.05, 0.1, 40, "max") == pytest.approx(2.0)
+    assert margin_in_items(0.15, 0.1, 40, "max") == pytest.approx(-2.0)

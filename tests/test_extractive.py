@@ -61,19 +61,20 @@ def test_short_answer_is_a_verbatim_span_of_the_top_quote() -> None:
     assert sa.text.startswith("23 organisations")
     when = short_answer("En quelle année le collectif a-t-il été lancé ?", _ranked(top, "Autre chose."))
     assert when is not None and "2014" in when.text and when.text in top
-    who = short_answer("Qui réalise le MOOC ?", _ranked("Le MOOC est réalisé par l'ESSEC avec Le RAMEAU.", "x"))
-    assert who is not None and who.text in "Le MOOC est réalisé par l'ESSEC avec Le RAMEAU." and "ESSEC" in who.text
+    # Names were right too rarely on PIAF to be offered as a short answer.
+    who = _ranked("Le MOOC est réalisé par l'ESSEC avec Le RAMEAU.", "x")
+    assert short_answer("Qui réalise le MOOC ?", who) is None
 
 
-def test_short_answer_confidence_falls_with_competing_figures_and_close_runner_up() -> None:
+def test_short_answer_confidence_falls_with_competing_figures_and_a_weaker_quote() -> None:
     q = "Combien de catalyseurs compte le réseau ?"
     alone = short_answer(q, _ranked("Le réseau compte 350 catalyseurs.", "Autre.", scores=(0.9, 0.2)))
     crowded = short_answer(q, _ranked("Le réseau compte 350 catalyseurs, 12 régions et 40 études.", "Autre.",
                                       scores=(0.9, 0.2)))
-    close = short_answer(q, _ranked("Le réseau compte 350 catalyseurs.", "Il en compte 300.", scores=(0.9, 0.85)))
-    assert alone and crowded and close
-    assert alone.confidence > crowded.confidence
-    assert alone.confidence > close.confidence
+    weaker = short_answer(q, _ranked("Le réseau compte 350 catalyseurs.", "Autre.", scores=(0.5, 0.2)))
+    assert alone and crowded and weaker
+    assert alone.confidence > crowded.confidence and crowded.candidates == 3
+    assert alone.confidence > weaker.confidence
 
 
 def test_no_short_answer_for_questions_that_do_not_ask_for_a_fact() -> None:

@@ -1,4 +1,9 @@
-"""Evaluation sets: JSONL files of questions, one per line (schema in evals/README.md)."""
+"""Evaluation sets: JSONL files of questions, one per line (schema in evals/README.md).
+
+A set is named (« golden » → ``evals/sets/golden.jsonl``), given as a path to a JSONL file, or is
+« real-docs »: the real PDF brochures of ``../shared/data/real-docs`` (evals/sets/realdocs.py), whose
+questions are asked against the shipped corpus plus those PDFs.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,10 @@ class SetError(ValueError):
     """An evaluation set that cannot be used (message in French, with file and line)."""
 
 
+class SetUnavailable(SetError):
+    """A set whose data lives outside the project and is absent here: skipped with this reason, never a crash."""
+
+
 @dataclass(frozen=True)
 class EvalQuestion:
     id: str
@@ -32,6 +41,11 @@ class EvalQuestion:
     notes: str = ""
     set_name: str = ""
     split: str = ""
+    # The set's own question type when it has one (real-docs: « chiffre », « qui »…); ``type`` is then the
+    # golden type it maps to, so that the per-type tables and the out-of-corpus rules stay shared.
+    category: str = ""
+    # The expected page's extracted text is scrambled (columns, infographics): reported apart.
+    hard_layout: bool = False
 
     @property
     def out_of_corpus(self) -> bool:
@@ -52,6 +66,8 @@ class EvalQuestion:
             "facts": list(self.facts),
             "notes": self.notes,
             "split": self.split,
+            "category": self.category,
+            "hard_layout": self.hard_layout,
         }
 
 
@@ -188,4 +204,30 @@ def resolve_set(name_or_path: str) -> Path:
 
 
 def available_sets() -> list[str]:
-    return sorted(p.stem for p in SETS_DIR.glob("*.jsonl"))
+    from evals.sets.realdocs import SET_NAME as REAL_DOCS
+
+    return sorted([p.stem for p in SETS_DIR.glob("*.jsonl")] + [REAL_DOCS])
+
+
+@dataclass(frozen=True)
+class LoadedSet:
+    """A set ready to be asked: its questions, and the files to add to the shipped corpus for it."""
+
+    name: str
+    questions: list[EvalQuestion]
+    # Files indexed with the shipped corpus for this set only (in a temporary copy; never in corpus/).
+    extra_files: tuple[Path, ...] = ()
+    source: str = ""
+
+
+def load_named_set(name_or_path: str) -> LoadedSet:
+    """« real-docs », a set name of evals/sets/ or a JSONL path → :class:`LoadedSet`.
+
+    Raises :class:`SetUnavailable` (French reason) when a set's external data is absent.
+    """
+    from evals.sets import realdocs
+
+    if name_or_path == realdocs.SET_NAME:
+        return realdocs.load_realdocs()
+    path = resolve_set(name_or_path)
+    return LoadedSet(name=path.stem, questions=load_set(path), source=str(path))
