@@ -86,10 +86,19 @@ def _duplicate(unit: Unit, chosen: Sequence[Unit]) -> bool:
     return False
 
 
+# How people phrase a question, not what it is about: never required in the quotes.
+_QUESTION_FILLER = frozenset(analyze(
+    "veut dire veulent signifie quoi existe existent encore vraiment genre truc chose choses savoir connaître "
+    "trouver faut faire peut peuvent pouvez doit doivent dois voudrais voulons aimerais besoin exemple exemples "
+    "aujourd'hui moment cas concrètement exactement précisément général parle parler dit disent explique "
+    "expliquer koi c'est-à-dire"
+))
+
+
 def coverage(question: str, units: Sequence[Unit], passages: Sequence[Passage],
              term_weights: Mapping[str, float] | None = None) -> float:
-    """Rarity-weighted share of the question's terms that the quotes (or their titles) contain."""
-    terms = set(analyze(question))
+    """Rarity-weighted share of the question's topic terms that the quotes (or their titles) contain."""
+    terms = set(analyze(question)) - _QUESTION_FILLER
     if not terms:
         return 1.0
     found: set[str] = set()

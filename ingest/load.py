@@ -20,7 +20,7 @@ from bs4 import BeautifulSoup, Comment
 from langchain_core.documents import Document
 
 from assistant.schema import FORMAT, PAGE, PAGE_LABEL
-from ingest.clean import drop_running_lines, normalise_text, unwrap_lines
+from ingest.clean import drop_running_lines, mark_spaced_lines, normalise_text, unwrap_lines
 
 SUFFIX_FORMATS = {
     ".pdf": "pdf",
@@ -151,15 +151,59 @@ def _load_pdf(path: Path, limits: LoadLimits) -> LoadedFile:
     result = _run_pdf_child(path, limits)
     if "error" in result:
         raise LoadError(result["error"])
-    raw_pages = [normalise_text(t) for t in result["pages"]]
-    pages = drop_running_lines(raw_pages)
-    pages = [unwrap_lines(p) for p in _mark_outline_headings(pages, result["outline"])]
+    pages = clean_pdf_pages(result["pages"], result["outline"])
     labels = result["labels"]
     docs = [
         _page(text, i + 1, str(labels[i]) if i < len(labels) and str(labels[i]) != str(i + 1) else "", "pdf")
         for i, text in enumerate(pages)
     ]
-    return LoadedFile("pdf", docs, title=result["title"].strip(), author=result["author"].strip())
+    title = pdf_title(result["title"], result.get("heading", ""), path)
+    return LoadedFile("pdf", docs, title=title, author=result["author"].strip())
+
+
+def clean_pdf_pages(raw_pages: list[str], outline: list[tuple[str, int, int]]) -> list[str]:
+    """The worker's page texts → indexed page texts: normalised, running lines dropped, headings marked."""
+    pages = drop_running_lines([normalise_text(t) for t in raw_pages])
+    pages = [mark_spaced_lines(p) for p in _mark_outline_headings(pages, outline)]
+    return [unwrap_lines(p) for p in pages]
+
+
+# Titles that authoring tools write by themselves: a file name, an application's default.
+_JUNK_TITLE = re.compile(
+    r"^(?:microsoft\s+(?:word|powerpoint|excel)\b|diapositive\s*\d*$|slide\s*\d*$|untitled\b|sans\s+titre\b"
+    r"|document\s*\d*$|pr[ée]sentation(?:\s+powerpoint)?\s*\d*$|titre\s*\d*$|title\s*\d*$|page\s*\d*$)"
+    r"|\.(?:docx?|odt|pptx?|odp|xlsx?|ods|pdf|indd|ai|qxp|rtf|txt|html?)\s*$"
+    r"|^[a-z]:\\|^/|\\",
+    re.IGNORECASE,
+)
+
+
+def is_real_title(title: str, path: Path | None = None) -> bool:
+    """False for an empty title, an application's default (« Diapositive 1 »), or a file name."""
+    title = normalise_text(title).strip()
+    if sum(ch.isalpha() for ch in title) < 3 or _JUNK_TITLE.search(title):
+        return False
+    if path is not None and title.casefold() in {path.stem.casefold(), path.name.casefold()}:
+        return False
+    # « guide_v3_final », « rapport-2019-def »: a file name's shape, no space between words.
+    return not (" " not in title and re.search(r"[_]|\d", title) is not None)
+
+
+def readable_file_name(path: Path) -> str:
+    """« guide_raccordement-des_coproprietes.pdf » → « Guide raccordement des coproprietes »."""
+    name = re.sub(r"[_\-.]+", " ", path.stem)
+    name = re.sub(r"\s+", " ", name).strip()
+    return name[:1].upper() + name[1:] if name else path.name
+
+
+def pdf_title(meta_title: str, first_heading: str, path: Path) -> str:
+    """The PDF's metadata title when it is a real one, else page 1's biggest heading, else its file name."""
+    if is_real_title(meta_title, path):
+        return normalise_text(meta_title)
+    heading = normalise_text(first_heading)
+    if is_real_title(heading) and len(heading) <= 200:
+        return heading
+    return readable_file_name(path)
 
 
 def _run_pdf_child(path: Path, limits: LoadLimits) -> dict[str, Any]:
@@ -167,7 +211,9 @@ def _run_pdf_child(path: Path, limits: LoadLimits) -> dict[str, Any]:
     # and the parent's threads (Chroma, the embedder) are never forked.
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "ingest.pdf_worker", str(path), str(limits.pdf_memory_mb)],
+            # The worker lays pages out until 60 % of the time limit, then takes pypdf's plain text.
+            [sys.executable, "-m", "ingest.pdf_worker", str(path), str(limits.pdf_memory_mb),
+             str(0.6 * limits.pdf_timeout_s)],
             capture_output=True,
             timeout=limits.pdf_timeout_s,
             cwd=Path(__file__).resolve().parent.parent,

