@@ -52,7 +52,8 @@ _VERBS = re.compile(
     re.IGNORECASE,
 )
 # Typical finite-verb and participle endings, as a fallback to the list above.
-_VERB_ENDING = re.compile(r"\b[^\W\d_]{3,}(?:ent|ons|ez|ait|aient|era|eront|ira|iront|é|ée|és|ées|is|ise|it)\b")
+# « -ment » words are nouns and adverbs (« raccordement », « directement »), not verbs.
+_VERB_ENDING = re.compile(r"\b[^\W\d_]{3,}(?:(?<!m)ent|ons|ez|ait|aient|era|eront|ira|iront|é|ée|és|ées|is|ise|it)\b")
 # Pronominal and negated verbs: « se trouve », « s'applique », « ne couvre pas ».
 _VERB_FRAME = re.compile(r"\b(?:se|s['’])\s*[^\W\d_]{3,}|\bn(?:e|['’])\s*[^\W\d_]+\s+(?:pas|plus|jamais)\b",
                          re.IGNORECASE)
@@ -99,7 +100,7 @@ def is_heading_like(text: str) -> bool:
     if len(tokens) >= 4 and sum(len(t.strip("’'")) == 1 for t in tokens) / len(tokens) >= 0.5:
         return True  # « L ’ A BO NNE MENT »: letter-spaced display type
     letters = [c for c in stripped if c.isalpha()]
-    return len(letters) >= 8 and all(c.isupper() for c in letters) and not _FIGURE.search(stripped)
+    return len(letters) >= 8 and all(c.isupper() for c in letters)  # « ARTICLE 8 - CONDITIONS … »
 
 
 def states_something(text: str) -> bool:
@@ -109,8 +110,8 @@ def states_something(text: str) -> bool:
     words = _words(text)
     if _ENDS_TERMINAL.search(text) and len(words) >= _MIN_SENTENCE_WORDS:
         return True
-    if _FIGURE.search(text) and len(words) >= 2:
-        return True  # « 10 infographies », « 31 % de chaleur renouvelable »
+    if _FIGURE.search(text) and len(words) >= 2 and any(len(w) >= 4 and w.islower() for w in words):
+        return True  # « 10 infographies », « 31 % de chaleur renouvelable », not « Réf. AMORCE RCE 32 »
     if len(words) >= _MIN_STATEMENT_WORDS and (
         _VERBS.search(text) or _VERB_ENDING.search(text) or _VERB_FRAME.search(text)
     ):

@@ -90,3 +90,10 @@ def test_questions_contacts_numbered_headings_and_the_title_are_not_answers() ->
     texts = _texts("Guide des alliances territoriales\nLe guide recense 40 alliances entre communes et entreprises.",
                    title="Guide des alliances territoriales")
     assert texts == ["Le guide recense 40 alliances entre communes et entreprises."]
+
+
+def test_headings_with_figures_references_and_ment_nouns_are_not_statements() -> None:
+    assert is_heading_like("ARTICLE 8 - CONDITIONS D'ETABLISSEMENT DES BRANCHEMENTS,")
+    assert not states_something("Réf. AMORCE RCE 32")
+    assert not states_something("Les étapes de raccordement à un réseau de chaleur")
+    assert states_something("Le raccordement coûte 1 525 € par logement")
