@@ -97,17 +97,31 @@ _QUESTION_FILLER = frozenset(analyze(
 
 def coverage(question: str, units: Sequence[Unit], passages: Sequence[Passage],
              term_weights: Mapping[str, float] | None = None) -> float:
-    """Rarity-weighted share of the question's topic terms that the quotes (or their titles) contain."""
-    terms = set(analyze(question)) - _QUESTION_FILLER
+    """How much of what the question is about the quotes hold, from 0 to 1.
+
+    Half of it is the rarity-weighted share of the question's topic terms found in the quotes (or their
+    titles); the other half the share of its pairs of neighbouring topic terms found together in one quote
+    («élection» and «maire» each appear in a corpus for new mayors; «élection du maire» may not).
+    """
+    ordered = [t for t in analyze(question) if t not in _QUESTION_FILLER]
+    terms = set(ordered)
     if not terms:
         return 1.0
     found: set[str] = set()
+    per_unit: list[set[str]] = []
     for u in units:
         p = passages[u.passage_index]
-        found |= set(analyze(f"{u.text} {p.title} {p.section}"))
+        unit_terms = set(analyze(f"{u.text} {p.title} {p.section}"))
+        per_unit.append(unit_terms)
+        found |= unit_terms
     weights = term_weights or {}
     total = sum(weights.get(t, 1.0) for t in terms)
-    return sum(weights.get(t, 1.0) for t in terms & found) / total if total else 1.0
+    share = sum(weights.get(t, 1.0) for t in terms & found) / total if total else 1.0
+    pairs = {(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if a != b}
+    if not pairs:
+        return share
+    together = sum(any(a in ut and b in ut for ut in per_unit) for a, b in pairs) / len(pairs)
+    return 0.5 * share + 0.5 * together
 
 
 def rank_units(
