@@ -8,6 +8,7 @@ questions are asked against the shipped corpus plus those PDFs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,10 +164,8 @@ def parse_item(raw: dict[str, Any], where: str = "", set_name: str = "") -> Eval
     )
 
 
-def load_set(path: Path) -> list[EvalQuestion]:
-    """Read and validate a JSONL set; every problem of the file is reported at once."""
-    if not path.is_file():
-        raise SetError(f"Jeu d'évaluation introuvable : {path}")
+def read_questions(path: Path, parse: Callable[[Any, str], EvalQuestion]) -> list[EvalQuestion]:
+    """Every question of a JSONL file, parsed by ``parse(raw, where)``; all problems reported at once."""
     questions: list[EvalQuestion] = []
     problems: list[str] = []
     seen: set[str] = set()
@@ -175,12 +174,10 @@ def load_set(path: Path) -> list[EvalQuestion]:
             continue
         where = f"{path.name}:{number}"
         try:
-            raw = json.loads(line)
+            q = parse(json.loads(line), where)
         except json.JSONDecodeError as exc:
             problems.append(f"{where} : JSON invalide ({exc.msg})")
             continue
-        try:
-            q = parse_item(raw, where, set_name=path.stem)
         except SetError as exc:
             problems.append(str(exc))
             continue
@@ -189,10 +186,17 @@ def load_set(path: Path) -> list[EvalQuestion]:
         seen.add(q.id)
         questions.append(q)
     if problems:
-        raise SetError("Jeu d'évaluation invalide :\n" + "\n".join(problems))
+        raise SetError(f"Jeu d'évaluation {path.name} invalide :\n" + "\n".join(problems))
     if not questions:
         raise SetError(f"Jeu d'évaluation vide : {path}")
     return questions
+
+
+def load_set(path: Path) -> list[EvalQuestion]:
+    """Read and validate a JSONL set; every problem of the file is reported at once."""
+    if not path.is_file():
+        raise SetError(f"Jeu d'évaluation introuvable : {path}")
+    return read_questions(path, lambda raw, where: parse_item(raw, where, set_name=path.stem))
 
 
 def resolve_set(name_or_path: str) -> Path:

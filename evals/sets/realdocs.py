@@ -16,7 +16,6 @@ Each row becomes an :class:`~evals.sets.EvalQuestion`:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 from assistant.settings import PROJECT_ROOT
 from evals.metrics import normalise
-from evals.sets import OUT_OF_CORPUS, SPLITS, EvalQuestion, LoadedSet, SetError, SetUnavailable
+from evals.sets import OUT_OF_CORPUS, SPLITS, EvalQuestion, LoadedSet, SetError, SetUnavailable, read_questions
 
 SET_NAME = "real-docs"
 # Read at call time, so that tests can point it at a folder of their own.
@@ -173,29 +172,7 @@ def load_realdocs(folder: Path | None = None) -> LoadedSet:
     if not pdfs:
         raise SetUnavailable(f"Jeu « {SET_NAME} » ignoré : aucun PDF dans {folder}.")
     names = {p.name for p in pdfs}
-    questions: list[EvalQuestion] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for number, line in enumerate(questions_file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{QUESTIONS_FILE}:{number}"
-        try:
-            q = parse_row(json.loads(line), where, names)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where} : JSON invalide ({exc.msg})")
-            continue
-        except SetError as exc:
-            problems.append(str(exc))
-            continue
-        if q.id in seen:
-            problems.append(f"{where} : identifiant « {q.id} » en double")
-        seen.add(q.id)
-        questions.append(q)
-    if problems:
-        raise SetError(f"Jeu « {SET_NAME} » invalide :\n" + "\n".join(problems))
-    if not questions:
-        raise SetError(f"Jeu « {SET_NAME} » vide : {questions_file}")
+    questions = read_questions(questions_file, lambda raw, where: parse_row(raw, where, names))
     splits = assign_splits((q.id, q.category) for q in questions)
     return LoadedSet(
         name=SET_NAME,
