@@ -13,6 +13,7 @@ question asks about → the short answer when it is sure enough.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -117,7 +118,7 @@ def coverage(question: str, units: Sequence[Unit], passages: Sequence[Passage],
     weights = term_weights or {}
     total = sum(weights.get(t, 1.0) for t in terms)
     share = sum(weights.get(t, 1.0) for t in terms & found) / total if total else 1.0
-    pairs = {(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if a != b}
+    pairs = {(a, b) for a, b in itertools.pairwise(ordered) if a != b}
     if not pairs:
         return share
     together = sum(any(a in ut and b in ut for ut in per_unit) for a, b in pairs) / len(pairs)
