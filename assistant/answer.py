@@ -153,6 +153,7 @@ class Assistant:
         extracts, citations, selection = build_extractive(
             standalone, passages, self.embedder, self.retriever.calibration, max_quotes=s.max_quotes,
             plain_language=plain, query_vector=result.query_vector or None, term_weights=result.term_weights,
+            boilerplate=result.boilerplate,
         )
         signals["coverage"] = selection.coverage
         signals["top_score"] = selection.ranked[0].score if selection.ranked else 0.0

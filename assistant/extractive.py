@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,8 +26,9 @@ from assistant.embeddings import NamedEmbeddings
 from assistant.lexical import analyze
 from assistant.ranker import RankedUnit, rank
 from assistant.schema import Citation, Passage
+from assistant.sentences import sentence_spans
 from assistant.short_answer import ShortAnswer, short_answer
-from assistant.units import Unit, quotable_units
+from assistant.units import Unit, opening, quotable_units
 
 REFUSAL = "Je n'ai pas trouvé de réponse à cette question dans les ressources disponibles."
 
@@ -125,6 +126,18 @@ def coverage(question: str, units: Sequence[Unit], passages: Sequence[Passage],
     return 0.5 * share + 0.5 * together
 
 
+def _without_boilerplate(unit: Unit, passages: Sequence[Passage], boilerplate: Collection[str]) -> Unit | None:
+    """The unit, or what follows its first sentence when that sentence is boilerplate (None if nothing)."""
+    if opening(unit.text) not in boilerplate:
+        return unit
+    text = passages[unit.passage_index].text
+    spans = [(s, e) for s, e in sentence_spans(text[unit.start:unit.end]) if e > s]
+    if len(spans) < 2:
+        return None
+    start = unit.start + spans[1][0]
+    return Unit(unit.passage_index, start, unit.end, text[start:unit.end].strip())
+
+
 def rank_units(
     question: str,
     passages: Sequence[Passage],
@@ -152,8 +165,14 @@ def select(
     max_quotes: int = 3,
     query_vector: Sequence[float] | None = None,
     term_weights: Mapping[str, float] | None = None,
+    boilerplate: Collection[str] = (),
 ) -> Selection:
     units = quotable_units(passages)
+    if boilerplate:
+        # A disclaimer every fiche repeats is about the document, not an answer (kept if nothing else is left);
+        # what follows it in the same unit («Elle présente…») still may be.
+        cleaned = [rest for u in units if (rest := _without_boilerplate(u, passages, boilerplate)) is not None]
+        units = cleaned or units
     ranked = rank_units(question, passages, embedder, calibration, query_vector=query_vector, units=units)
     if not ranked:
         return Selection([], [], None, 0.0, False)
@@ -194,10 +213,11 @@ def build_extractive(
     plain_language: bool = False,
     query_vector: Sequence[float] | None = None,
     term_weights: Mapping[str, float] | None = None,
+    boilerplate: Collection[str] = (),
 ) -> tuple[str, list[Citation], Selection]:
     """The answer text (short answer, lead line, quotes with [n]), its citations, and the selection."""
     selection = select(question, passages, embedder, calibration, max_quotes=max_quotes,
-                       query_vector=query_vector, term_weights=term_weights)
+                       query_vector=query_vector, term_weights=term_weights, boilerplate=boilerplate)
     if not selection.units or not selection.covered:
         return refusal(passages), [], selection
     numbers: dict[int, int] = {}

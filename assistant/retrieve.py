@@ -66,6 +66,7 @@ class RetrievalResult:
     # Rarity of each query term in the corpus (the answer checks its quotes cover the rare ones).
     term_weights: dict[str, float] = field(default_factory=dict)
     query_vector: list[float] = field(default_factory=list)  # of the expanded query, reused to rank sentences
+    boilerplate: frozenset[str] = frozenset()  # sentence openings repeated across documents (from the catalog)
 
 
 @dataclass
@@ -203,6 +204,7 @@ class Retriever:
             unknown_share=unknown,
             term_weights=snap.lexical.term_weights(query),
             query_vector=list(query_vector),
+            boilerplate=frozenset(snap.catalog.get("boilerplate_openings", [])),
         )
 
     def _rerank(self, query: str, passages: Sequence[Passage]) -> list[Passage]:

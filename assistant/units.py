@@ -20,7 +20,7 @@ when the previous one is a whole sentence; a sentence announcing a list with
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from assistant.schema import Passage
@@ -224,6 +224,29 @@ def _join_bullet_continuations(text: str, spans: list[tuple[int, int]]) -> list[
 
 def _starts_inside_sentence_at(passage: Passage, spans: Sequence[tuple[int, int]], index: int) -> bool:
     return index == 0 and _starts_inside_sentence(passage, spans[0][0])
+
+
+_OPENING_WORDS = 6
+
+
+def opening(text: str) -> str:
+    """The first words of a unit, folded: what a boilerplate sentence repeats from document to document."""
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    return " ".join(words[:_OPENING_WORDS]) if len(words) >= _OPENING_WORDS else ""
+
+
+def boilerplate_openings(passages: Iterable[Passage], min_docs: int = 3) -> list[str]:
+    """Openings of units found in at least ``min_docs`` documents («Cette fiche ressource est un résumé…»).
+
+    Computed over the whole corpus at ingestion: such a sentence is about the document, never an answer.
+    """
+    docs: dict[str, set[str]] = {}
+    for passage in passages:
+        for unit in passage_units(passage):
+            key = opening(unit.text)
+            if key:
+                docs.setdefault(key, set()).add(passage.doc_id)
+    return sorted(key for key, ids in docs.items() if len(ids) >= min_docs)
 
 
 def quotable_units(passages: Sequence[Passage]) -> list[Unit]:

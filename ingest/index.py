@@ -44,7 +44,7 @@ from assistant.schema import (
     Passage,
 )
 from assistant.settings import Settings
-from assistant.units import quotable_units
+from assistant.units import boilerplate_openings, quotable_units
 from ingest.load import LoadError, LoadLimits, corpus_files, load_file
 from ingest.manifest import DocumentEntry, ManifestError, load_manifest
 from ingest.records import SQLiteRecordManager
@@ -272,6 +272,9 @@ def run_ingest(
                     records.delete_keys(keys)
                 report.removed.append(rel)
             _build_lexical(vectorstore, generation)
+            boilerplate = boilerplate_openings(
+                Passage.from_document(pid, doc) for pid, doc, _ in store.iter_records(vectorstore)
+            )
             store.write_json_atomic(
                 generation.catalog_path,
                 {
@@ -283,6 +286,8 @@ def run_ingest(
                     "documents": {rel: doc for rel, doc in documents.items() if doc.get("passages")},
                     "failed": report.failed,
                     "settings": {"chunk_words": settings.chunk_words, "overlap": settings.chunk_overlap_words},
+                    # Sentence openings repeated across documents (disclaimers, cover notes): never quoted.
+                    "boilerplate_openings": boilerplate,
                 },
             )
         finally:

@@ -144,3 +144,26 @@ def test_weights_must_match_the_features() -> None:
         RankerWeights(("dense",), (1.0,), 0.0).check()
     w = RankerWeights(FEATURES, tuple(1.0 for _ in FEATURES), 0.0)
     assert w.probabilities(np.zeros((2, len(FEATURES)))).tolist() == [0.5, 0.5]
+
+
+def test_boilerplate_openings_are_never_quoted() -> None:
+    from assistant.units import opening
+
+    note = "Cette fiche ressource est un résumé rédigé par le projet sur le kit de co-construction."
+    passages = [make_passage(note + " Le kit propose une charte et des fiches pratiques.")]
+    q = "Que propose le kit de co-construction ?"
+    kept = select(q, passages, EMBEDDER, CAL)
+    assert any(u.text == note for u in kept.units)  # without the corpus-level list it may be quoted
+    cleaned = select(q, passages, EMBEDDER, CAL, boilerplate={opening(note)})
+    assert cleaned.units and all(u.text != note for u in cleaned.units)
+
+
+def test_what_follows_a_boilerplate_sentence_in_the_same_unit_can_still_be_quoted() -> None:
+    from assistant.units import opening
+
+    note = "Cette fiche ressource est un résumé rédigé par le projet sur le kit."
+    passages = [make_passage(note + " Elle présente des exemples inspirants de coopération locale.")]
+    sel = select("Le kit présente-t-il des exemples inspirants ?", passages, EMBEDDER, CAL,
+                 boilerplate={opening(note)})
+    assert [u.text for u in sel.units] == ["Elle présente des exemples inspirants de coopération locale."]
+    assert all(passages[0].text[u.start:u.end] == u.text for u in sel.units)

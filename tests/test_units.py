@@ -97,3 +97,15 @@ def test_headings_with_figures_references_and_ment_nouns_are_not_statements() ->
     assert not states_something("Réf. AMORCE RCE 32")
     assert not states_something("Les étapes de raccordement à un réseau de chaleur")
     assert states_something("Le raccordement coûte 1 525 € par logement")
+
+
+def test_a_sentence_opening_repeated_in_three_documents_is_boilerplate() -> None:
+    from assistant.units import boilerplate_openings, opening
+
+    note = "Cette fiche ressource est un résumé rédigé par le projet ; ce n'est pas le texte original {}."
+    passages = [make_passage(note.format(name) + " Le kit propose 12 fiches pratiques.", doc_id=name)
+                for name in ("kit", "guide", "lettre")]
+    passages.append(make_passage("Le kit propose une charte commune aux partenaires.", doc_id="autre"))
+    found = boilerplate_openings(passages)
+    assert found == [opening(note)]
+    assert boilerplate_openings(passages[:2]) == []  # two documents are not enough
