@@ -96,3 +96,15 @@ test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a 
 @pytest.fixture
 def settings(tmp_path: Path, tiny_corpus: Path) -> Iterator[Settings]:
     yield test_settings(tiny_corpus, tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def shipped_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The shipped corpus indexed once per test session with the real default embedder (slow tests only)."""
+    from assistant.answer import Assistant
+    from ingest.index import run_ingest
+
+    settings = Settings(corpus_dir=ROOT / "corpus", data_dir=tmp_path_factory.mktemp("shipped-index"))
+    report = run_ingest(settings, progress=False)
+    assert report.exit_code == 0 and report.failed == [], report
+    yield Assistant(settings)

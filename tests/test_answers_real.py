@@ -16,7 +16,7 @@ import pytest
 from assistant.answer import Assistant
 from assistant.settings import Settings
 from ingest.index import run_ingest
-from tests.conftest import ROOT, SHARED
+from tests.conftest import SHARED
 
 pytestmark = pytest.mark.slow
 
@@ -30,9 +30,10 @@ def _index(corpus: Path, data: Path) -> Settings:
     return settings
 
 
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
-    yield Assistant(_index(ROOT / "corpus", tmp_path_factory.mktemp("shipped-index")))
+@pytest.fixture
+def shipped(shipped_assistant: Assistant) -> Assistant:
+    """The shipped corpus, indexed once per session (tests/conftest.py)."""
+    return shipped_assistant
 
 
 @pytest.fixture(scope="module")

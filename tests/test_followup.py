@@ -9,9 +9,7 @@ import pytest
 
 from assistant.answer import Assistant
 from assistant.followup import looks_like_follow_up, rewrite_without_llm, subject_of
-from assistant.settings import Settings
 from evals.sets import SETS_DIR, load_set
-from ingest.index import run_ingest
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMATION = "Y a-t-il une formation en ligne gratuite sur les partenariats ?"
@@ -230,13 +228,10 @@ def test_odd_histories_and_questions_do_not_crash(history: Any, question: str) -
 # --------------------------------------------------------------------------- with the real model
 
 
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    """The shipped corpus indexed once for this module with the default embedder."""
-    settings = Settings(corpus_dir=ROOT / "corpus", data_dir=tmp_path_factory.mktemp("followup-data"))
-    report = run_ingest(settings, progress=False)
-    assert report.exit_code == 0 and report.failed == []
-    return Assistant(settings)
+@pytest.fixture
+def shipped(shipped_assistant: Assistant) -> Assistant:
+    """The shipped corpus, indexed once per session (tests/conftest.py)."""
+    return shipped_assistant
 
 
 @pytest.mark.slow
