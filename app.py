@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 
 from assistant import store
 from assistant.answer import Assistant
+from assistant.errors import AssistantError
 from assistant.feedback import NEGATIVE_TAGS, POSITIVE_TAGS, FeedbackStore
 from assistant.schema import Answer
 from assistant.settings import Settings
@@ -470,7 +471,7 @@ def _duration(seconds: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
-    from assistant.embeddings import EmbedderError, embedder_from_settings
+    from assistant.embeddings import embedder_from_settings
     from assistant.settings import SettingsError
 
     args = parse_args(argv)
@@ -502,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         assistant = Assistant(settings, embedder=embedder)
         assistant.retriever.snapshot()  # load the index now, not on the first question
         app = build_app(settings, assistant)
-    except (SettingsError, EmbedderError, store.StoreError, OSError) as exc:
+    except (AssistantError, OSError) as exc:  # the one boundary at start-up: one French line
         print(f"Erreur : {exc}", file=sys.stderr)
         return 2
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.auth:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
 from assistant.settings import Settings
 
 
@@ -145,9 +146,6 @@ def _feedback(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from assistant.embeddings import EmbedderError
-    from assistant.settings import SettingsError
-    from assistant.store import StoreError
 
     args = build_parser().parse_args(argv)
     try:
@@ -159,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ask":
             return _ask(settings, args)
         return _feedback(settings, args)
-    except (SettingsError, EmbedderError, StoreError, ValueError, OSError) as exc:
+    except (AssistantError, ValueError, OSError) as exc:  # the one boundary: one French line, no traceback
         print(f"Erreur : {exc}", file=sys.stderr)
         return 2
 

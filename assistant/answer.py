@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
+from assistant.errors import AssistantError
 from assistant.extractive import REFUSAL, build_extractive, question_parts, refusal
 from assistant.followup import rewrite_without_llm
 from assistant.llm import LLMError
@@ -37,7 +38,7 @@ LLM_UNAVAILABLE = "Le modèle de langage n'est pas disponible : voici les extrai
 LLM_NOT_CONFIGURED = "Le mode LLM n'est pas configuré sur ce serveur : voici les extraits des documents."
 
 
-class QuestionError(ValueError):
+class QuestionError(AssistantError, ValueError):
     """The question cannot be asked as it is (message in French, shown to the user)."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
 from assistant.ranker import FEATURES, RankerWeights
 from assistant.settings import Settings
 
@@ -26,7 +27,7 @@ PROFILES_DIR = Path(__file__).resolve().parent / "calibration"
 DEFAULT_PROFILE = "uncalibrated.json"
 
 
-class CalibrationError(ValueError):
+class CalibrationError(AssistantError, ValueError):
     """A calibration profile that cannot be used (message in French)."""
 
 

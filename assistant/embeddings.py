@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from assistant.errors import AssistantError
 from assistant.settings import Settings
 
 
-class EmbedderError(RuntimeError):
+class EmbedderError(AssistantError, RuntimeError):
     """The embedder cannot be built or used (message in French)."""
 
 

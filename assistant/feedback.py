@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from assistant.errors import AssistantError
 from assistant.schema import Answer
 
 Rating = Literal["up", "down"]
@@ -67,7 +68,7 @@ EXPORT_COLUMNS = (
 )
 
 
-class FeedbackError(ValueError):
+class FeedbackError(AssistantError, ValueError):
     """Feedback that cannot be stored as given (message in French, shown to the user)."""
 
 

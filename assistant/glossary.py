@@ -36,8 +36,10 @@ from typing import Any
 
 import yaml
 
+from assistant.errors import AssistantError
 
-class GlossaryError(ValueError):
+
+class GlossaryError(AssistantError, ValueError):
     """The glossary file cannot be used (message in French)."""
 
 

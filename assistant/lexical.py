@@ -31,6 +31,8 @@ import bm25s
 import numpy as np
 import Stemmer
 
+from assistant.errors import AssistantError
+
 # Bump when analyze() changes: an index saved by another pipeline is refused.
 ANALYZER_VERSION = 1
 
@@ -82,7 +84,7 @@ def _stem(word: str) -> str:
     return str(stemmer.stemWord(word))
 
 
-class LexicalIndexError(RuntimeError):
+class LexicalIndexError(AssistantError, RuntimeError):
     """A saved lexical index is missing, damaged or built by another analyzer (message in French)."""
 
 

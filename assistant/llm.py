@@ -37,6 +37,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.citations import CITATION_PATTERN
+from assistant.errors import AssistantError
 from assistant.lexical import analyze
 from assistant.schema import Passage
 from assistant.settings import Settings
@@ -60,7 +61,7 @@ _LLAMACPP_CTX = 4096  # 5 passages of ~180 words + instructions + answer fit wit
 _LLAMACPP_START_TIMEOUT_S = 120.0
 
 
-class LLMError(RuntimeError):
+class LLMError(AssistantError, RuntimeError):
     """The chat model is not configured, not installed or not reachable (message in French)."""
 
 

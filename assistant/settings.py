@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from assistant.errors import AssistantError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 AnswerMode = Literal["extractive", "llm"]
@@ -21,7 +23,7 @@ ChromaMode = Literal["persistent", "http"]
 FusionMethod = Literal["score", "rrf"]
 
 
-class SettingsError(ValueError):
+class SettingsError(AssistantError, ValueError):
     """A setting has a value the project cannot use (message in French)."""
 
 

@@ -27,6 +27,7 @@ from langchain_chroma import Chroma
 from langchain_core.documents import Document
 
 from assistant.embeddings import NamedEmbeddings
+from assistant.errors import AssistantError
 from assistant.settings import Settings
 
 POINTER = "CURRENT"
@@ -35,7 +36,7 @@ CATALOG = "catalog.json"
 LEXICAL_DIR = "bm25"
 
 
-class StoreError(RuntimeError):
+class StoreError(AssistantError, RuntimeError):
     """Base for index problems; the message is French and shown as is."""
 
 

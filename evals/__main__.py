@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from assistant.settings import PROJECT_ROOT, Settings, SettingsError
+from assistant.errors import AssistantError
+from assistant.settings import PROJECT_ROOT, Settings
 from evals.gate import (
     THRESHOLDS_FILE,
     GateError,
@@ -17,8 +18,8 @@ from evals.gate import (
     propose_thresholds,
     threshold_sets,
 )
-from evals.run import EvalError, RunOptions, expand_set_names, run
-from evals.sets import SetError, available_sets
+from evals.run import RunOptions, expand_set_names, run
+from evals.sets import available_sets
 
 DEFAULT_OUT = PROJECT_ROOT / "evals" / "out"
 
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in report.lines():
             print(line)
         return 0 if report.ok else 1
-    except (SetError, EvalError, GateError, SettingsError) as exc:
+    except AssistantError as exc:  # the one boundary: one French line, no traceback
         print(f"Erreur : {exc}", file=sys.stderr)
         return 2
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
 from evals import metrics
 from evals.run import flatten
 
@@ -79,7 +80,7 @@ INVARIANTS = {"citation_validity": 1.0}
 LATENCY_FACTOR, LATENCY_FLOOR_S = 5.0, 1.5
 
 
-class GateError(ValueError):
+class GateError(AssistantError, ValueError):
     """The thresholds file or the results cannot be read (message in French)."""
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
 from assistant.schema import Answer, Passage
 from assistant.settings import PROJECT_ROOT, Settings, SettingsError
 from evals import metrics
@@ -50,7 +51,7 @@ KS = (1, 5, 10)
 _HEADING_MARK = re.compile(r"^#{1,6}\s+", re.MULTILINE)
 
 
-class EvalError(RuntimeError):
+class EvalError(AssistantError, RuntimeError):
     """The evaluation cannot run (message in French)."""
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from assistant.errors import AssistantError
 from assistant.settings import Settings, SettingsError
 
 if TYPE_CHECKING:  # imported in _index: Chroma and LangChain take seconds, said on the console first
@@ -109,15 +110,13 @@ def _index(settings: Settings, args: argparse.Namespace) -> int:
     talk = not (args.quiet or args.json)
     if talk:
         print("Démarrage de l'indexation : chargement des bibliothèques…", file=sys.stderr, flush=True)
-    from assistant.embeddings import EmbedderError
-    from assistant.store import StoreError
-    from ingest.index import IngestConfigError, run_ingest
+    from ingest.index import run_ingest
 
     try:
         # (a missing corpus folder is reported by run_ingest before any model is loaded)
         embedder = load_embedder(settings, rebuild=args.rebuild) if talk and settings.corpus_dir.is_dir() else None
         report = run_ingest(settings, rebuild=args.rebuild, embedder=embedder, progress=talk)
-    except (SettingsError, IngestConfigError, EmbedderError, StoreError) as exc:
+    except AssistantError as exc:  # the one boundary: one French line, no traceback
         print(f"Erreur : {exc}", file=sys.stderr)
         return 2
     if args.json:

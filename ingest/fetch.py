@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from assistant.errors import AssistantError
 from ingest.manifest import ManifestError, PublicationEntry, load_manifest
 
 CHECKSUMS_FILE = "checksums.json"
@@ -42,7 +43,7 @@ _HTTP_REASONS = {
 }
 
 
-class FetchFailure(Exception):
+class FetchFailure(AssistantError):
     """One download failed; the message is the French reason shown to the maintainer."""
 
 

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from assistant import store
 from assistant.embeddings import CachedEmbeddings, NamedEmbeddings, embedder_from_settings
+from assistant.errors import AssistantError
 from assistant.lexical import LexicalIndex
 from assistant.schema import (
     DOC_ID,
@@ -54,7 +55,7 @@ RECORDS_FILE = "records.sqlite"
 LAST_RUN = "last_run.json"
 
 
-class IngestConfigError(RuntimeError):
+class IngestConfigError(AssistantError, RuntimeError):
     """Usage or configuration problem (exit status 2); message in French."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from bs4 import BeautifulSoup, Comment
 from langchain_core.documents import Document
 
+from assistant.errors import AssistantError
 from assistant.schema import FORMAT, PAGE, PAGE_LABEL
 from ingest.clean import drop_running_lines, mark_spaced_lines, normalise_text, unwrap_lines
 
@@ -35,7 +36,7 @@ SUFFIX_FORMATS = {
 RESERVED_NAMES = {"sources.yaml", "sources.yml", "glossary.yaml", "glossary.yml"}
 
 
-class LoadError(Exception):
+class LoadError(AssistantError):
     """A corpus file that cannot be indexed; ``reason`` is shown to maintainers in French."""
 
     def __init__(self, reason: str) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from assistant.errors import AssistantError
+
 DOCUMENT_FIELDS = ("id", "file", "title", "publisher", "url", "edition", "licence", "themes", "covers")
 PUBLICATION_FIELDS = ("id", "title", "publisher", "url", "file")
 # Fields that may be "" (the facts do not always give an edition or a canonical address).
@@ -22,7 +24,7 @@ TOP_LEVEL_KEYS = {"documents", "publications", "themes"}
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
-class ManifestError(ValueError):
+class ManifestError(AssistantError, ValueError):
     """The manifest cannot be used; ``problems`` lists every problem found, in French."""
 
     def __init__(self, problems: list[str]) -> None:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant import store
-from assistant.answer import Assistant, QuestionError
-from assistant.feedback import FeedbackError, FeedbackStore
+from assistant.answer import Assistant
+from assistant.errors import AssistantError
+from assistant.feedback import FeedbackStore
 from assistant.settings import AnswerMode, Settings
 from webui import catalog as cat
 from webui import render
@@ -22,7 +23,7 @@ GENERIC_ERROR = "Une erreur inattendue est survenue : veuillez réessayer dans u
 
 def user_error(exc: Exception) -> str:
     """One French sentence for the user; the details go to the server log only."""
-    if isinstance(exc, (QuestionError, FeedbackError, store.StoreError)):
+    if isinstance(exc, AssistantError):  # every error raised on purpose carries a French sentence
         return str(exc)
     log.exception("unexpected error in the app")
     return GENERIC_ERROR

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
+
 SETS_DIR = Path(__file__).resolve().parent
 
 QUESTION_TYPES = ("factual", "paraphrase", "acronym", "multi-document", "follow-up", "out-of-corpus")
@@ -22,7 +24,7 @@ _KNOWN_KEYS = {"id", "type", "question", "history", "expected_docs", "expected_p
 SPLITS = ("tune", "heldout")
 
 
-class SetError(ValueError):
+class SetError(AssistantError, ValueError):
     """An evaluation set that cannot be used (message in French, with file and line)."""
 
 
