@@ -13,6 +13,7 @@ import unicodedata
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
@@ -143,6 +144,17 @@ def html_main_text(path: Path) -> str:
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     return root.get_text("\n")
+
+
+def assert_source_order(build: Any, src: Any, text: str) -> None:
+    """Each paragraph and list item of a built source opens, in source order, in the (normalised) ``text``."""
+    position = 0
+    for block in src.blocks:
+        for piece in [block.text] if block.kind in ("p", "h2", "h3") else block.items:
+            opening = " ".join(normalise(build.plain(piece)).split()[:7])
+            found = text.find(opening, position)
+            assert found >= 0, f"{src.output}: «{opening}» missing or out of order"
+            position = found
 
 
 @cache
@@ -306,14 +318,7 @@ def test_pdf_reading_order_follows_the_source() -> None:
     for src in build.load_sources():
         if src.fmt != "pdf":
             continue
-        text = normalise(text_of(src.output))
-        position = 0
-        for block in src.blocks:
-            for piece in [block.text] if block.kind in ("p", "h2", "h3") else block.items:
-                opening = " ".join(normalise(build.plain(piece)).split()[:7])
-                found = text.find(opening, position)
-                assert found >= 0, f"{src.output}: «{opening}» missing or out of order"
-                position = found
+        assert_source_order(build, src, normalise(text_of(src.output)))
 
 
 def test_docx_uses_real_heading_styles_and_properties() -> None:

@@ -286,7 +286,7 @@ def test_title_rules() -> None:
 
 def test_shipped_pdfs_keep_source_order_and_table_rows() -> None:
     """Through the loader (not only pypdf, as in test_corpus): sources in order, the two-column kit included."""
-    from tests.test_corpus import load_build_module, normalise
+    from tests.test_corpus import assert_source_order, load_build_module, normalise
 
     build = load_build_module()
     corpus = ROOT / "corpus"
@@ -295,13 +295,7 @@ def test_shipped_pdfs_keep_source_order_and_table_rows() -> None:
             continue
         pages = load_file(corpus / src.output, corpus).pages
         text = normalise(" ".join(line.lstrip("#").strip() for p in pages for line in p.page_content.split("\n")))
-        position = 0
-        for block in src.blocks:
-            for piece in [block.text] if block.kind in ("p", "h2", "h3") else block.items:
-                opening = " ".join(normalise(build.plain(piece)).split()[:7])
-                found = text.find(opening, position)
-                assert found >= 0, f"{src.output}: «{opening}» missing or out of order"
-                position = found
+        assert_source_order(build, src, text)
     rameau = load_file(corpus / "le-rameau-programmes-de-recherche.pdf", corpus).pages
     lines = {line for page in rameau for line in page.page_content.split("\n")}
     assert "Maires dont le territoire est entré en co-construction | 76 % | Rapport PHARE, février 2018" in lines
