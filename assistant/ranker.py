@@ -238,15 +238,12 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RankerWeights:
-    """A logistic model over :data:`FEATURES`; ``names`` guards against a file written for other features."""
+    """A logistic model over :data:`FEATURES` (a profile fitted on other features is refused when loaded)."""
 
     names: tuple[str, ...]
     coef: tuple[float, ...]
     intercept: float
 
-    def check(self) -> None:
-        if tuple(self.names) != FEATURES:
-            raise ValueError("ranker weights were fitted on other features: re-run python -m evals.fit_ranker")
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         z = features @ np.asarray(self.coef, dtype=np.float64) + self.intercept

@@ -50,7 +50,6 @@ class ShortAnswer:
     confidence: float
     kind: QuestionKind
     candidates: int = 1  # spans of the asked kind in the top quote
-    quote_score: float = 0.0  # the ranker's probability for the top quote
 
 
 def _trimmed(text: str, start: int, end: int) -> str:
@@ -110,4 +109,4 @@ def short_answer(question: str, ranked: Sequence[RankedUnit]) -> ShortAnswer | N
     # Sure only when the quote itself is likely right and holds one such figure or date: measured on PIAF,
     # a second candidate in the quote halves the precision.
     confidence = top.score / len(spans)
-    return ShortAnswer(answer, round(float(confidence), 4), kind, len(spans), top.score)
+    return ShortAnswer(answer, round(float(confidence), 4), kind, len(spans))
