@@ -84,6 +84,22 @@ def _stem(word: str) -> str:
     return str(stemmer.stemWord(word))
 
 
+# How people phrase a request in French, whatever its topic: never a sign that the topic is out of the corpus.
+_CONVERSATIONAL_WORDS = """
+    voudrais voudrait voudrions voudriez veux veut voulons voulez vouloir souhaite souhaiterais souhaitons
+    aimerais aimerait aimerions savoir sais sait connaitre besoin cherche cherchons trouver
+    gens personne personnes quelqu'un quelqu quelque chose choses truc trucs exemple exemples
+    bonjour merci svp stp please dire dites expliquer explique expliquez parler
+    peut peux pouvez pouvons pourrait pourrais pourriez faut falloir doit dois devons devez
+    vraiment deja aussi encore bien plutot juste simplement concretement exactement
+    ça avoir chez genre koi quoi bref voila ok oui non
+    """
+# Short forms people type for words the documents spell out: known when the full word is.
+_INFORMAL_WORDS = {"asso": "association", "assos": "associations", "stat": "statistique", "stats": "statistiques",
+                   "info": "information", "infos": "informations", "appli": "application", "doc": "document",
+                   "docs": "documents", "dev": "développement", "eco": "économie", "collec": "collectivité"}
+
+
 class LexicalIndexError(AssistantError, RuntimeError):
     """A saved lexical index is missing, damaged or built by another analyzer (message in French)."""
 
@@ -129,6 +145,10 @@ def analyze(text: str) -> list[str]:
         if all(parts):
             terms.append(_term(word.replace("-", "")))
     return terms
+
+
+_CONVERSATIONAL_TERMS = frozenset(t for w in _CONVERSATIONAL_WORDS.split() for t in analyze(w))
+_INFORMAL_TERMS = {analyze(short)[0]: analyze(full)[0] for short, full in _INFORMAL_WORDS.items()}
 
 
 class LexicalIndex:
@@ -200,12 +220,22 @@ class LexicalIndex:
         return len(self.ids)
 
     def unknown_share(self, query: str) -> float:
-        """Share of the query's terms that occur nowhere in the indexed passages (0 when it has no term)."""
-        terms = analyze(query)
+        """Share of the query's terms that occur nowhere in the indexed passages (0 when it has no term).
+
+        Only words that carry the topic count: « je voudrais savoir », « des gens » are how people ask,
+        not what they ask about; a verb in « -ent » (« mesurent ») is known when its stem is, and a short
+        form (« assos ») when its full word is.
+        """
+        terms = [t for t in analyze(query) if t not in _CONVERSATIONAL_TERMS]
         if not terms or not self.ids:
             return 0.0
         vocab = self._bm25.vocab_dict
-        return sum(t not in vocab for t in terms) / len(terms)
+
+        def known(term: str) -> bool:
+            return (term in vocab or (len(term) > 6 and term.endswith("ent") and term[:-3] in vocab)
+                    or (term in _INFORMAL_TERMS and _INFORMAL_TERMS[term] in vocab))
+
+        return sum(not known(t) for t in terms) / len(terms)
 
     def term_weights(self, query: str) -> dict[str, float]:
         """Inverse document frequency of each query term; a term found nowhere weighs the most."""

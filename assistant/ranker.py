@@ -71,7 +71,9 @@ _KIND_PATTERNS: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
         r"\b(combien|quel(?:le)?s? (?:est |sont |etait )?(?:le |la |les )?(?:nombre|pourcentage|part|proportion|"
         r"montant|taux|cout|prix|budget|duree|delai|distance|surface|superficie|population|taille|somme|age|"
         r"hauteur|longueur|seuil|frais|tarif|chiffre|quantite|consommation|puissance|niveau|volume|facteur|"
-        r"majorite)|a combien|quelle (?:est la )?valeur)\b")),
+        r"majorite)|a combien|quelle (?:est la )?valeur|"
+        # « y a des chiffres ? », « des statistiques sur … ? »: the question asks for figures in general.
+        r"(?:des|les|quels|quelles|un|une|le|la) (?:chiffres?|statistiques?|donnees chiffrees|pourcentages?))\b")),
     ("place", re.compile(r"\b(ou (?!est-ce)|d'ou|dans quelle ville|dans quel pays|quelle ville|quel pays|"
                          r"quelle region|sur quel site|quelle adresse|a quel endroit|quel lieu)")),
     ("entity", re.compile(

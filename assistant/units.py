@@ -8,8 +8,10 @@ label–value pairs, table rows), so a line is a unit when it *states* something
 
 Never quoted: Markdown headings, letter-spaced headings (« L ’ A BO NNE »),
 bare page numbers, lines of a few words with neither verb nor figure, text
-addressed to an assistant, and a piece that starts inside a sentence (the
-first piece of a passage cut out of the middle of a paragraph).
+addressed to an assistant, a brochure's credits (« conception graphique … »),
+a piece that starts inside a sentence (the first piece of a passage cut out of
+the middle of a paragraph) and one that stops inside it (« … un DPE (Diagnostic
+de », where a page or a column broke the sentence).
 
 Joined: a sentence that leans on the previous one (« Il… », « Cette… ») with it,
 when the previous one is a whole sentence; a sentence announcing a list with
@@ -57,6 +59,19 @@ _VERB_ENDING = re.compile(r"\b[^\W\d_]{3,}(?:(?<!m)ent|ons|ez|ait|aient|era|eron
 # Pronominal and negated verbs: « se trouve », « s'applique », « ne couvre pas ».
 _VERB_FRAME = re.compile(r"\b(?:se|s['’])\s*[^\W\d_]{3,}|\bn(?:e|['’])\s*[^\W\d_]+\s+(?:pas|plus|jamais)\b",
                          re.IGNORECASE)
+# A French sentence never ends on an article, a preposition or a conjunction: a piece that does was cut
+# by a page or column break, and quoting it would put words in the document's mouth.
+_DANGLING = frozenset(
+    "de du des d la le les l un une et ou à au aux en par pour sur avec dans que qu qui dont son sa ses leur leurs "
+    "ce cet cette ces entre vers chez sans sous selon dès afin lors notre nos votre vos mais car donc".split()
+)
+# A brochure's colophon: who designed, wrote, printed or photographed it — never an answer to an official.
+_COLOPHON = re.compile(
+    r"\b(?:conception graphique|réalisation graphique|création graphique|mise en page|crédits? photos?|"
+    r"dépôt légal|directeur de (?:la )?publication|directrice de (?:la )?publication|imprimé (?:par|sur|en)|"
+    r"impression\s*:|maquette\s*:|isbn|issn)\b",
+    re.IGNORECASE,
+)
 _LABEL_MAX_WORDS = 12
 _MIN_STATEMENT_WORDS = 4
 _MIN_SENTENCE_WORDS = 5
@@ -119,6 +134,21 @@ def states_something(text: str) -> bool:
     return len(words) >= 8 and bool(_ENDS_SENTENCE.search(text) or text.rstrip().endswith(","))
 
 
+def ends_inside_sentence(text: str) -> bool:
+    """« … la réalisation d’un DPE (Diagnostic de »: the piece stops on a word no sentence ends with."""
+    stripped = text.rstrip()
+    if not stripped or _ENDS_SENTENCE.search(stripped) or stripped.endswith(":"):
+        return False
+    words = _words(stripped)
+    if not words or not stripped[-1].isalpha():
+        return False
+    return re.split(r"['’]", words[-1].lower())[-1] in _DANGLING  # « d’un » ends on « un »
+
+
+def is_colophon(text: str) -> bool:
+    return bool(_COLOPHON.search(text))
+
+
 def _is_bare_value(text: str) -> bool:
     """« 10 000 », « 120 », « 2,69 », « 31 % », « 5 jours »: a figure waiting for its label."""
     return bool(_FIGURE.search(text)) and len(_words(text)) <= 2 and len(text) <= 24
@@ -151,11 +181,13 @@ def passage_units(passage: Passage, passage_index: int = 0) -> list[Unit]:
     """The quotable units of one passage, in reading order (they may overlap)."""
     text = passage.text
     spans = _join_bullet_continuations(text, [(s, e) for s, e in sentence_spans(text) if text[s:e].strip()])
+    spans = _join_dangling_lines(text, spans)
     pieces = [text[s:e] for s, e in spans]
     units: list[Unit] = []
 
     def add(start: int, end: int) -> None:
-        units.append(Unit(passage_index, start, end, text[start:end].strip()))
+        if not ends_inside_sentence(text[start:end]):  # joined pieces too: a list cut by a page break
+            units.append(Unit(passage_index, start, end, text[start:end].strip()))
 
     for i, (start, end) in enumerate(spans):
         piece = pieces[i]
@@ -182,7 +214,7 @@ def passage_units(passage: Passage, passage_index: int = 0) -> list[Unit]:
             if last > end:
                 add(start, last)
             continue
-        if not states_something(piece) or _is_title(piece, passage):
+        if not states_something(piece) or _is_title(piece, passage) or is_colophon(piece):
             continue
         if _DEPENDENT.match(piece.lstrip("«» \"-–•")) and i > 0:
             previous = pieces[i - 1]
@@ -191,6 +223,22 @@ def passage_units(passage: Passage, passage_index: int = 0) -> list[Unit]:
                 continue
         add(start, end)
     return units
+
+
+def _join_dangling_lines(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """« … est la puissance calorifique maximale que le » / « Service est tenu de … »: one sentence.
+
+    A line that stops on a word no sentence ends with goes on in the next piece, even when that one
+    starts with a capital (a defined term, a name), so neither line is quoted alone. Three lines at most.
+    """
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        if out and ends_inside_sentence(text[out[-1][0]:out[-1][1]]) and out[-1][1] <= start \
+                and text[out[-1][0]:end].count("\n") <= 3:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
 
 
 def _join_bullet_continuations(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

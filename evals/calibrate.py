@@ -101,7 +101,7 @@ def _candidates(values: np.ndarray, extra: Sequence[float]) -> list[float]:
 def calibrate(s: Signals) -> tuple[Rules, dict[str, float]]:
     rf_grid = [x for x in _candidates(s.best, [0.0]) if x <= float(np.quantile(s.best, 0.5))]
     uf_grid = _candidates(s.best, [0.0])
-    mu_grid = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 1.0]
+    mu_grid = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 1.0]
     cf_grid = [round(float(x), 2) for x in np.linspace(0, 0.9, 19)]
     ca_grid = [round(float(x), 2) for x in np.linspace(0.3, 1.0, 15)] + [1.01]
     best_cost: tuple[bool, float, float] | None = None

@@ -43,13 +43,16 @@ def is_page_number(line: str) -> bool:
     return bool(_PAGE_NUMBER.match(line.strip()))
 
 
-def drop_running_lines(pages: list[str], *, edge_lines: int = 3, min_share: float = 0.6) -> list[str]:
+def drop_running_lines(
+    pages: list[str], *, edge_lines: int = 3, min_share: float = 0.6, min_run: int = 3
+) -> list[str]:
     """Remove headers, footers and printed page numbers.
 
     A line near the top or bottom of a page is dropped when the same line (digits aside, so that the
     page number may change) is near the edge of at least ``min_share`` of the pages — or of the odd
-    pages, or of the even pages, for books whose left and right pages differ — or when it is only a
-    page number and is the first or last line of its page.
+    pages, or of the even pages, for books whose left and right pages differ — or near the edge of
+    ``min_run`` pages in a row (0: never), or when it is only a page number and is the first or last
+    line of its page.
     """
     running: set[str] = set()
     if len(pages) >= 3:
@@ -65,6 +68,8 @@ def drop_running_lines(pages: list[str], *, edge_lines: int = 3, min_share: floa
             counts: Counter[str] = Counter(key for keys in group for key in keys)
             threshold = max(2 if group is edge_keys else 3, int(min_share * len(group) + 0.999))
             running |= {key for key, n in counts.items() if n >= threshold}
+        if min_run:
+            running |= _runs_of_pages(edge_keys, min_run=min_run)
     offset = _page_number_offset(pages)
     cleaned = []
     for index, page in enumerate(pages):
@@ -81,6 +86,20 @@ def drop_running_lines(pages: list[str], *, edge_lines: int = 3, min_share: floa
             kept.append(ln)
         cleaned.append("\n".join(kept).strip())
     return cleaned
+
+
+def _runs_of_pages(edge_keys: list[set[str]], *, min_run: int) -> set[str]:
+    """Edge lines repeated on ``min_run`` pages in a row: the running head of one part of the document.
+
+    A guide that ends with an annex (« FNCCR - Modèle de police d’abonnement … » on its last three pages)
+    has running lines too few for the whole-document share to catch.
+    """
+    found: set[str] = set()
+    for start in range(len(edge_keys) - min_run + 1):
+        shared = set.intersection(*edge_keys[start:start + min_run])
+        # Three words at least: a lone bullet or figure at the edge of three pages is not a running head.
+        found |= {key for key in shared if len(re.findall(r"[^\W\d_]{2,}", key)) >= 3}
+    return found
 
 
 # « Guide … juillet 2019 | 11 », « 3 | Diffusez … »: a printed page number in a cell of an edge line.

@@ -18,7 +18,7 @@ from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharac
 from assistant.schema import CHUNK_INDEX, CONTENT_HASH, PAGE, PAGE_LABEL, SECTION, STARTS_CLEAN
 
 # Bump when the page text, the passages or their metadata change for the same file: every file is read again.
-SPLIT_VERSION = 4
+SPLIT_VERSION = 5
 
 _LEVELS = [("#" * n, f"h{n}") for n in range(1, 7)]
 _HEADING_MARK = re.compile(r"^#{1,6}\s+", re.MULTILINE)

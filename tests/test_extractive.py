@@ -23,6 +23,8 @@ CAL = load_calibration(EMBEDDER.name)  # the uncalibrated profile: no cosine flo
         ("Combien d'organisations compte le collectif ?", "number"),
         ("Quel est le montant des frais de raccordement ?", "number"),
         ("Quel pourcentage des maires pilotent la démarche ?", "number"),
+        ("les gens veulent que la mairie travaille avec les assos ? y a des chiffres ?", "number"),
+        ("Quelles statistiques sur les partenariats ?", "number"),
         ("En quelle année Le RAMEAU a-t-il été créé ?", "date"),
         ("Depuis quand l'Observatoire existe-t-il ?", "date"),
         ("Qui organise le MOOC ?", "entity"),

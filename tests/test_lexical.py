@@ -101,6 +101,16 @@ def test_empty_stop_word_only_and_unknown_queries(index: LexicalIndex) -> None:
     assert index.search("zygomatique", 5) == []
 
 
+def test_unknown_share_counts_topic_words_only(index: LexicalIndex) -> None:
+    # « je voudrais », « des gens » are how people ask; « zygomatique » is a topic the corpus lacks.
+    assert index.unknown_share("je voudrais parler avec des gens des catalyseurs territoriaux") == 0.0
+    assert index.unknown_share("les catalyseurs zygomatiques") == pytest.approx(0.5)
+    # A verb in « -ent » is known when its stem is: « associent » ↔ « associe ».
+    assert index.unknown_share("les élus associent les habitants") == 0.0
+    # « assos » is a short form of a word the passages spell out; « ça » is how people talk.
+    assert index.unknown_share("les assos, ça compte des catalyseurs ?") == 0.0
+
+
 def test_save_load_round_trip(index: LexicalIndex, tmp_path: Path) -> None:
     folder = tmp_path / "bm25"
     index.save(folder)

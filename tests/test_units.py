@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from assistant.units import is_heading_like, passage_units, states_something
+from assistant.units import ends_inside_sentence, is_heading_like, passage_units, states_something
 from tests.fakes import make_passage
 
 
@@ -53,6 +53,30 @@ def test_a_quote_never_starts_inside_a_sentence() -> None:
     assert "• Il est gratuit et ouvert à tous les élus du territoire." in cut
     clean = _texts("Le MOOC est réalisé par l'ESSEC. Il est gratuit et ouvert à tous les élus.")
     assert "Le MOOC est réalisé par l'ESSEC. Il est gratuit et ouvert à tous les élus." in clean
+
+
+def test_a_quote_never_stops_inside_a_sentence() -> None:
+    # A page or column break cut the last sentence: quoting it would end on « Diagnostic de ».
+    texts = _texts(
+        "Le DPE sert de référence pour les charges.\n"
+        "La consommation peut aussi être calculée par la réalisation d’un DPE (Diagnostic de"
+    )
+    assert texts == ["Le DPE sert de référence pour les charges."]
+    # Inside a passage, the sentence goes on in the next line, even after a capital: one unit.
+    texts = _texts("La puissance souscrite est la puissance calorifique maximale que le\n"
+                   "Service est tenu de mettre à la disposition de l'Abonné.")
+    assert texts == ["La puissance souscrite est la puissance calorifique maximale que le "
+                     "Service est tenu de mettre à la disposition de l'Abonné."]
+    assert ends_inside_sentence("en ce qui concerne la tarification applicable aux usagers, la")
+    assert ends_inside_sentence("une solution consiste à faire appel à un bureau d’un")
+    assert not ends_inside_sentence("Le réseau est géré par la commune")
+    assert not ends_inside_sentence("Le prix de l’eau")
+
+
+def test_a_brochures_credits_are_never_quoted() -> None:
+    texts = _texts("conception graphique Atelier des Giboulées | rédaction Hélène Bareau\n"
+                   "Le réseau de chaleur alimente 300 logements.")
+    assert texts == ["Le réseau de chaleur alimente 300 logements."]
 
 
 def test_a_bullet_wrapped_onto_a_capitalised_line_stays_one_unit() -> None:
