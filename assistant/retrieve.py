@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_chroma import Chroma
-
 from assistant import store
 from assistant.calibration import Calibration, calibration_for
+from assistant.catalog import Catalog
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
 from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
@@ -38,18 +37,18 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.doc_ids or self.publishers or self.themes or self.formats)
 
-    def allowed_docs(self, catalog: dict[str, Any]) -> set[str]:
+    def allowed_docs(self, catalog: Catalog) -> set[str]:
         allowed = set()
-        for doc in catalog.get("documents", {}).values():
-            if self.doc_ids and doc.get("doc_id") not in self.doc_ids:
+        for doc in catalog.entries():
+            if self.doc_ids and doc.doc_id not in self.doc_ids:
                 continue
-            if self.publishers and doc.get("publisher") not in self.publishers:
+            if self.publishers and doc.publisher not in self.publishers:
                 continue
-            if self.themes and not set(doc.get("themes", [])) & set(self.themes):
+            if self.themes and not set(doc.themes) & set(self.themes):
                 continue
-            if self.formats and doc.get("format") not in self.formats:
+            if self.formats and doc.format not in self.formats:
                 continue
-            allowed.add(str(doc.get("doc_id")))
+            allowed.add(doc.doc_id)
         return allowed
 
 
@@ -72,10 +71,10 @@ class RetrievalResult:
 @dataclass
 class _Snapshot:
     generation: store.Generation
-    vectorstore: Chroma
+    vectors: store.VectorIndex
     lexical: LexicalIndex
     passage_docs: list[str]
-    catalog: dict[str, Any]
+    catalog: Catalog
 
 
 class Retriever:
@@ -101,10 +100,10 @@ class Retriever:
             )
         with self._lock:
             if self._snapshot is None or self._snapshot.generation.name != current.name:
-                vectorstore = store.open_vectorstore(self.settings, current, self.embedder)
+                vectors = store.open_vectorstore(self.settings, current, self.embedder)
                 lexical = LexicalIndex.load(current.lexical_dir)
                 passage_docs = json.loads(current.passage_docs_path.read_text(encoding="utf-8"))
-                self._snapshot = _Snapshot(current, vectorstore, lexical, passage_docs, store.read_catalog(current))
+                self._snapshot = _Snapshot(current, vectors, lexical, passage_docs, store.read_catalog(current))
             return self._snapshot
 
     # -- search ----------------------------------------------------------------------
@@ -135,7 +134,7 @@ class Retriever:
         # The dense side always runs: its best similarity is the relevance floor's signal.
         t = time.perf_counter()
         query_vector = self.embedder.embed_query(expanded)
-        dense_hits = store.dense_search(snap.vectorstore, query_vector, s.dense_depth, where)
+        dense_hits = store.dense_search(snap.vectors.collection, query_vector, s.dense_depth, where)
         timings["dense"] = time.perf_counter() - t
         best_similarity = dense_hits[0][2] if dense_hits else 0.0
 
@@ -166,7 +165,7 @@ class Retriever:
         # Fetch text and metadata of passages only BM25 found (a few dozen at most).
         candidates = ranked[: max(k * 4, 20)]
         missing = [pid for pid, _ in candidates if pid not in docs_by_id]
-        docs_by_id.update(store.get_by_ids(snap.vectorstore, missing))
+        docs_by_id.update(store.get_by_ids(snap.vectors.collection, missing))
 
         passages = []
         for pid, score in candidates:
@@ -204,7 +203,7 @@ class Retriever:
             unknown_share=unknown,
             term_weights=snap.lexical.term_weights(query),
             query_vector=list(query_vector),
-            boilerplate=frozenset(snap.catalog.get("boilerplate_openings", [])),
+            boilerplate=frozenset(snap.catalog.boilerplate_openings),
         )
 
     def _rerank(self, query: str, passages: Sequence[Passage]) -> list[Passage]:

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +28,7 @@ from langchain_core.indexing import index
 from tqdm import tqdm
 
 from assistant import store
+from assistant.catalog import Catalog, CatalogEntry, CatalogFailure
 from assistant.embeddings import CachedEmbeddings, NamedEmbeddings, embedder_from_settings
 from assistant.errors import AssistantError
 from assistant.lexical import LexicalIndex
@@ -91,7 +92,7 @@ class IngestReport:
 class _Prepared:
     rel: str
     passages: list[Document]
-    entry: dict[str, Any]
+    entry: CatalogEntry
     force: bool
 
 
@@ -174,20 +175,20 @@ def run_ingest(
         embedder = embedder or embedder_from_settings(settings)
         current = store.current_generation(settings.data_dir)
         previous = None if rebuild else current
-        catalog = store.read_catalog(previous) if previous else {"documents": {}, "failed": []}
-        if previous and catalog.get("embedder") not in (None, embedder.name):
+        catalog = store.read_catalog(previous) if previous else Catalog()
+        if previous and catalog.embedder not in (None, embedder.name):
             raise IngestConfigError(
-                f"L'index actuel a été construit avec « {catalog.get('embedder')} » et l'embedder configuré est "
+                f"L'index actuel a été construit avec « {catalog.embedder} » et l'embedder configuré est "
                 f"« {embedder.name} ». Relancez avec --rebuild pour tout réindexer."
             )
-        known: dict[str, dict[str, Any]] = dict(catalog.get("documents", {}))
+        known = dict(catalog.documents)
         report = IngestReport()
         limits = LoadLimits(settings.pdf_timeout_s, settings.pdf_memory_mb, settings.max_file_mb)
 
         files = corpus_files(corpus_dir)
         seen: set[str] = set()
         prepared: list[_Prepared] = []
-        documents: dict[str, dict[str, Any]] = {}
+        documents: dict[str, CatalogEntry] = {}
         bar = tqdm(files, desc="Fichiers", unit="fichier", disable=not progress, file=log)
         for path in bar:
             rel = path.relative_to(corpus_dir).as_posix()
@@ -202,9 +203,9 @@ def run_ingest(
                 file_hash = _sha256(path)
                 signature = _entry_signature(entry, settings)
                 old = known.get(rel)
-                if old and old.get("file_hash") == file_hash and old.get("signature") == signature:
+                if old and old.file_hash == file_hash and old.signature == signature:
                     report.unchanged.append(rel)
-                    documents[rel] = old | {"status": "unchanged"}
+                    documents[rel] = replace(old, status="unchanged")
                     continue
                 loaded = load_file(path, corpus_dir, limits)
                 meta = _doc_metadata(rel, entry, loaded.title, loaded.author, loaded.format, file_hash)
@@ -217,17 +218,18 @@ def run_ingest(
                 reason = exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})"
                 report.failed.append({"path": rel, "reason": reason})
                 # A file indexed before keeps its passages; only the failure is reported.
-                documents[rel] = known.get(rel, {"source_path": rel, "format": path.suffix.lower().lstrip(".")}) | {
-                    "status": "failed", "reason": reason}
+                before = known.get(rel) or CatalogEntry(doc_id="", source_path=rel,
+                                                        format=path.suffix.lower().lstrip("."))
+                documents[rel] = replace(before, status="failed", reason=reason)
                 continue
-            force = bool(old and old.get("file_hash") == file_hash)
-            entry_info = {
-                "doc_id": meta[DOC_ID], "source_path": rel, "title": meta[TITLE], "publisher": meta[PUBLISHER],
-                "url": meta[URL], "edition": meta[EDITION], "themes": meta[THEMES].split(";") if meta[THEMES] else [],
-                "format": loaded.format, "pages": len(loaded.pages), "passages": len(passages),
-                "file_hash": file_hash, "signature": signature,
-                "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"), "status": "indexed",
-            }
+            force = bool(old and old.file_hash == file_hash)
+            entry_info = CatalogEntry(
+                doc_id=meta[DOC_ID], source_path=rel, title=meta[TITLE], publisher=meta[PUBLISHER], url=meta[URL],
+                edition=meta[EDITION], themes=tuple(meta[THEMES].split(";")) if meta[THEMES] else (),
+                format=loaded.format, pages=len(loaded.pages), passages=len(passages),
+                file_hash=file_hash, signature=signature,
+                indexed_at=datetime.now(UTC).isoformat(timespec="seconds"), status="indexed",
+            )
             prepared.append(_Prepared(rel, passages, entry_info, force))
             documents[rel] = entry_info
         removed = sorted(rel for rel in known if rel not in seen)
@@ -246,8 +248,8 @@ def run_ingest(
         records = SQLiteRecordManager(f"chroma/{settings.collection}", generation.path / RECORDS_FILE)
         try:
             if previous:
-                old_store = store.open_vectorstore(settings, previous, embedder)
-                store.copy_records(old_store, vectorstore)
+                old_vectors = store.open_vectorstore(settings, previous, embedder)
+                store.copy_records(old_vectors.collection, vectorstore.collection)
             records.create_schema()
             total = sum(len(p.passages) for p in prepared)
             pbar = tqdm(total=total, desc="Passages", unit="passage", disable=not progress, file=log)
@@ -255,7 +257,7 @@ def run_ingest(
                 index(
                     item.passages,
                     records,
-                    vectorstore,
+                    vectorstore.langchain,
                     cleanup="scoped_full",
                     source_id_key=SOURCE_PATH,
                     key_encoder=_passage_key,
@@ -269,28 +271,25 @@ def run_ingest(
             for rel in removed:
                 keys = records.list_keys(group_ids=[rel])
                 if keys:
-                    vectorstore.delete(keys)
+                    vectorstore.langchain.delete(keys)
                     records.delete_keys(keys)
                 report.removed.append(rel)
             _build_lexical(vectorstore, generation)
             boilerplate = boilerplate_openings(
-                Passage.from_document(pid, doc) for pid, doc, _ in store.iter_records(vectorstore)
+                Passage.from_document(pid, doc) for pid, doc, _ in store.iter_records(vectorstore.collection)
             )
-            store.write_json_atomic(
-                generation.catalog_path,
-                {
-                    "generation": generation.name,
-                    "embedder": embedder.name,
-                    "dim": embedder.dim,
-                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                    # Only documents that have passages in this generation.
-                    "documents": {rel: doc for rel, doc in documents.items() if doc.get("passages")},
-                    "failed": report.failed,
-                    "settings": {"chunk_words": settings.chunk_words, "overlap": settings.chunk_overlap_words},
-                    # Sentence openings repeated across documents (disclaimers, cover notes): never quoted.
-                    "boilerplate_openings": boilerplate,
-                },
-            )
+            store.write_catalog(generation, Catalog(
+                generation=generation.name,
+                embedder=embedder.name,
+                dim=embedder.dim,
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
+                # Only documents that have passages in this generation.
+                documents={rel: doc for rel, doc in documents.items() if doc.passages},
+                failed=tuple(CatalogFailure(f["path"], f["reason"]) for f in report.failed),
+                chunk_words=settings.chunk_words,
+                chunk_overlap_words=settings.chunk_overlap_words,
+                boilerplate_openings=tuple(boilerplate),
+            ))
         finally:
             records.close()
         store.publish(settings.data_dir, generation)
@@ -319,9 +318,9 @@ def _passage_key(doc: Document) -> str:
     return doc.id
 
 
-def _build_lexical(vectorstore: Any, generation: store.Generation) -> None:
+def _build_lexical(vectors: store.VectorIndex, generation: store.Generation) -> None:
     ids, texts, doc_ids = [], [], []
-    for pid, doc, _ in store.iter_records(vectorstore):
+    for pid, doc, _ in store.iter_records(vectors.collection):
         ids.append(pid)
         texts.append(lexical_text(doc))
         doc_ids.append(str(doc.metadata.get(DOC_ID, "")))
@@ -329,17 +328,17 @@ def _build_lexical(vectorstore: Any, generation: store.Generation) -> None:
     store.write_json_atomic(generation.passage_docs_path, doc_ids)
 
 
-def _finish(report: IngestReport, documents: dict[str, dict[str, Any]], started: float) -> None:
-    live = [d for d in documents.values() if d.get("status") in ("indexed", "unchanged")]
-    report.pages = sum(int(d.get("pages", 0)) for d in live)
-    report.passages = sum(int(d.get("passages", 0)) for d in live)
+def _finish(report: IngestReport, documents: dict[str, CatalogEntry], started: float) -> None:
+    live = [d for d in documents.values() if d.status in ("indexed", "unchanged")]
+    report.pages = sum(d.pages for d in live)
+    report.passages = sum(d.passages for d in live)
     report.seconds = time.perf_counter() - started
 
 
-def _write_last_run(settings: Settings, report: IngestReport, documents: dict[str, dict[str, Any]]) -> None:
+def _write_last_run(settings: Settings, report: IngestReport, documents: dict[str, CatalogEntry]) -> None:
     """The statuses of the last run (shown in the app's Sources tab), whether or not it made a generation."""
     store.write_json_atomic(
         settings.data_dir / LAST_RUN,
         {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "report": report.to_json(),
-         "documents": documents},
+         "documents": {rel: entry.to_json() for rel, entry in documents.items()}},
     )

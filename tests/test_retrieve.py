@@ -84,7 +84,7 @@ def test_search_during_reingestion_sees_old_or_new_never_a_mix(indexed: Settings
     retriever = Retriever(indexed, fake_embedder)
     old = store.current_generation(indexed.data_dir)
     assert old is not None
-    old_ids = {pid for pid, _, _ in store.iter_records(store.open_vectorstore(indexed, old, fake_embedder))}
+    old_ids = {pid for pid, _, _ in store.iter_records(store.open_vectorstore(indexed, old, fake_embedder).collection)}
     md = indexed.corpus_dir / "mooc.md"
     errors: list[BaseException] = []
     seen: list[tuple[str, set[str]]] = []
@@ -115,7 +115,7 @@ def test_search_during_reingestion_sees_old_or_new_never_a_mix(indexed: Settings
     final = store.current_generation(indexed.data_dir)
     assert final is not None and final != old
     by_generation[final.name] = {
-        pid for pid, _, _ in store.iter_records(store.open_vectorstore(indexed, final, fake_embedder))
+        pid for pid, _, _ in store.iter_records(store.open_vectorstore(indexed, final, fake_embedder).collection)
     }
     assert {g for g, _ in seen} >= {old.name}
     for generation, ids in seen:
