@@ -16,12 +16,12 @@ from typing import Any
 
 from assistant import store
 from assistant.calibration import Calibration, calibration_for
-from assistant.catalog import Catalog
+from assistant.catalog import Catalog, CatalogEntry
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
 from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
 from assistant.lexical import LexicalIndex
-from assistant.schema import DOC_ID, Passage
+from assistant.schema import DOC_ID, PAGE, Passage
 from assistant.settings import SearchMode, Settings
 
 
@@ -91,7 +91,7 @@ class Retriever:
 
     # -- index generation ------------------------------------------------------------
 
-    def snapshot(self) -> _Snapshot:
+    def _current(self) -> _Snapshot:
         """The current generation, reloaded when the ingestion job has switched it."""
         current = store.current_generation(self.settings.data_dir)
         if current is None:
@@ -106,6 +106,25 @@ class Retriever:
                 self._snapshot = _Snapshot(current, vectors, lexical, passage_docs, store.read_catalog(current))
             return self._snapshot
 
+    def load(self) -> str:
+        """Load the current generation now (not at the first question); returns its name."""
+        return self._current().generation.name
+
+    def catalog(self) -> Catalog:
+        """The catalog of the generation searches are answered from."""
+        return self._current().catalog
+
+    def document(self, doc_id: str) -> CatalogEntry | None:
+        """The catalog entry of one document of that generation, or None when it is not indexed."""
+        return self._current().catalog.find(doc_id)
+
+    def page_passages(self, doc_id: str, page: int) -> list[Passage]:
+        """The passages of one page of one document, in reading order (empty for an unknown page)."""
+        where = {"$and": [{DOC_ID: doc_id}, {PAGE: int(page)}]}
+        passages = [Passage.from_document(pid, doc)
+                    for pid, doc, _ in store.iter_records(self._current().vectors.collection, where=where)]
+        return sorted(passages, key=lambda p: p.chunk_index)
+
     # -- search ----------------------------------------------------------------------
 
     def search(
@@ -119,7 +138,7 @@ class Retriever:
         s = self.settings
         k = k or s.k
         mode = mode or s.search_mode
-        snap = self.snapshot()
+        snap = self._current()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         expanded = self.glossary.expand(query)

@@ -175,3 +175,23 @@ def test_cross_encoder_reranking_code_path(indexed: Settings, fake_embedder, tmp
         [("missions des catalyseurs", p.text) for p in reranked.passages]
     )
     assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_public_reads_for_the_web_ui(indexed: Settings, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+    retriever = Retriever(indexed, fake_embedder)
+    generation = store.current_generation(indexed.data_dir)
+    assert generation is not None and retriever.load() == generation.name
+    catalog = retriever.catalog()
+    assert catalog.generation == generation.name and catalog.embedder == fake_embedder.name
+    assert {e.doc_id for e in catalog.entries()} == {"guide-alliances", "mooc", "observatoire", "lettre",
+                                                   "notes-latin1"}
+    guide = retriever.document("guide-alliances")
+    assert guide is not None and guide.source_path == "guide-alliances.pdf" and guide.pages == 3
+    assert guide.format == "pdf" and guide.title == "Guide des alliances" and guide.status == "indexed"
+    assert retriever.document("absent") is None
+    page = retriever.page_passages("guide-alliances", 2)
+    assert page and all((p.doc_id, p.page) == ("guide-alliances", 2) for p in page)
+    assert [p.chunk_index for p in page] == sorted(p.chunk_index for p in page)
+    assert "Agenda 2030" in " ".join(p.text for p in page)
+    assert retriever.page_passages("guide-alliances", 99) == []
+    assert retriever.page_passages("absent", 1) == []

@@ -1,8 +1,8 @@
-"""What the Sources tab shows: the documents of the current index, their statuses, their passages.
+"""What the Sources tab shows: the documents of the current index and their statuses.
 
-Read from the index generation the assistant is using (its catalog and its Chroma collection) and
-from ``last_run.json``, where the ingestion job writes every file's status — including the files
-that failed, with their reason — whether or not it produced a new generation.
+Read from the catalog of the current index generation and from ``last_run.json``, where the
+ingestion job writes every file's status — including the files that failed, with their reason —
+whether or not it produced a new generation.
 """
 
 from __future__ import annotations
@@ -13,12 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chromadb import Collection
-
-from assistant import store
 from assistant.catalog import Catalog, CatalogEntry
 from assistant.embeddings import fold
-from assistant.schema import CHUNK_INDEX, DOC_ID, PAGE, SECTION
 from assistant.settings import Settings
 
 LAST_RUN = "last_run.json"  # written by ingest.index._write_last_run
@@ -140,13 +136,3 @@ def llm_label(settings: Settings, available: bool) -> str:
         return "aucun (réponses par extraits)"
     model = settings.llm_model or Path(settings.llm_model_path).name or "modèle par défaut"
     return f"{settings.llm_backend} ({model})"
-
-
-def page_passages(collection: Collection, doc_id: str, page: int) -> list[dict[str, Any]]:
-    """The passages of one page of one document, in reading order."""
-    out = []
-    for pid, doc, _ in store.iter_records(collection, where={"$and": [{DOC_ID: doc_id}, {PAGE: int(page)}]}):
-        m = doc.metadata
-        out.append({"id": pid, "text": doc.page_content, "section": str(m.get(SECTION, "")),
-                    "chunk_index": int(m.get(CHUNK_INDEX, 0))})
-    return sorted(out, key=lambda p: p["chunk_index"])

@@ -50,7 +50,7 @@ class AppContext:
                feedback: FeedbackStore | None = None) -> AppContext:
         assistant = assistant or Assistant(settings)
         # The route's allow-list is the catalog of the generation the assistant is answering from.
-        library = DocumentLibrary(settings, lambda: assistant.retriever.snapshot().catalog)
+        library = DocumentLibrary(settings, assistant.retriever.catalog)
         return cls(settings, assistant, feedback or FeedbackStore(settings.data_dir / "feedback.sqlite"), library)
 
     def stored_settings(self, mode: str, plain: bool) -> dict[str, Any]:
@@ -101,13 +101,13 @@ class AppContext:
         if not doc_id:
             return render.render_page_passages("", 1, 1, []), None
         try:
-            snap = self.assistant.retriever.snapshot()
-            entry = snap.catalog.find(doc_id)
+            retriever = self.assistant.retriever
+            entry = retriever.document(doc_id)
             if entry is None:
                 return render.render_error("Ce document n'est plus dans l'index."), None
             pages = max(entry.pages, 1)
             number = min(max(int(page or 1), 1), pages)
-            passages = cat.page_passages(snap.vectors.collection, doc_id, number)
+            passages = retriever.page_passages(doc_id, number)
             return render.render_page_passages(entry.title or doc_id, number, pages, passages), number
         except Exception as exc:
             return render.render_error(user_error(exc)), None
