@@ -501,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"Index prêt en {_duration(report.seconds)} : {len(report.indexed)} fichiers, "
                  f"{report.passages} passages.")
         assistant = Assistant(settings, embedder=embedder)
-        assistant.retriever.snapshot()  # load the index now, not on the first question
+        assistant.retriever.load()  # load the index now, not on the first question
         app = build_app(settings, assistant)
     except (AssistantError, OSError) as exc:  # the one boundary at start-up: one French line
         print(f"Erreur : {exc}", file=sys.stderr)

@@ -14,15 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_chroma import Chroma
-
 from assistant import store
 from assistant.calibration import Calibration, calibration_for
+from assistant.catalog import Catalog, CatalogEntry
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
 from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
 from assistant.lexical import LexicalIndex
-from assistant.schema import DOC_ID, Passage
+from assistant.schema import DOC_ID, PAGE, Passage
 from assistant.settings import SearchMode, Settings
 
 
@@ -38,18 +37,18 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.doc_ids or self.publishers or self.themes or self.formats)
 
-    def allowed_docs(self, catalog: dict[str, Any]) -> set[str]:
+    def allowed_docs(self, catalog: Catalog) -> set[str]:
         allowed = set()
-        for doc in catalog.get("documents", {}).values():
-            if self.doc_ids and doc.get("doc_id") not in self.doc_ids:
+        for doc in catalog.entries():
+            if self.doc_ids and doc.doc_id not in self.doc_ids:
                 continue
-            if self.publishers and doc.get("publisher") not in self.publishers:
+            if self.publishers and doc.publisher not in self.publishers:
                 continue
-            if self.themes and not set(doc.get("themes", [])) & set(self.themes):
+            if self.themes and not set(doc.themes) & set(self.themes):
                 continue
-            if self.formats and doc.get("format") not in self.formats:
+            if self.formats and doc.format not in self.formats:
                 continue
-            allowed.add(str(doc.get("doc_id")))
+            allowed.add(doc.doc_id)
         return allowed
 
 
@@ -72,10 +71,10 @@ class RetrievalResult:
 @dataclass
 class _Snapshot:
     generation: store.Generation
-    vectorstore: Chroma
+    vectors: store.VectorIndex
     lexical: LexicalIndex
     passage_docs: list[str]
-    catalog: dict[str, Any]
+    catalog: Catalog
 
 
 class Retriever:
@@ -92,7 +91,7 @@ class Retriever:
 
     # -- index generation ------------------------------------------------------------
 
-    def snapshot(self) -> _Snapshot:
+    def _current(self) -> _Snapshot:
         """The current generation, reloaded when the ingestion job has switched it."""
         current = store.current_generation(self.settings.data_dir)
         if current is None:
@@ -101,11 +100,30 @@ class Retriever:
             )
         with self._lock:
             if self._snapshot is None or self._snapshot.generation.name != current.name:
-                vectorstore = store.open_vectorstore(self.settings, current, self.embedder)
+                vectors = store.open_vectorstore(self.settings, current, self.embedder)
                 lexical = LexicalIndex.load(current.lexical_dir)
                 passage_docs = json.loads(current.passage_docs_path.read_text(encoding="utf-8"))
-                self._snapshot = _Snapshot(current, vectorstore, lexical, passage_docs, store.read_catalog(current))
+                self._snapshot = _Snapshot(current, vectors, lexical, passage_docs, store.read_catalog(current))
             return self._snapshot
+
+    def load(self) -> str:
+        """Load the current generation now (not at the first question); returns its name."""
+        return self._current().generation.name
+
+    def catalog(self) -> Catalog:
+        """The catalog of the generation searches are answered from."""
+        return self._current().catalog
+
+    def document(self, doc_id: str) -> CatalogEntry | None:
+        """The catalog entry of one document of that generation, or None when it is not indexed."""
+        return self._current().catalog.find(doc_id)
+
+    def page_passages(self, doc_id: str, page: int) -> list[Passage]:
+        """The passages of one page of one document, in reading order (empty for an unknown page)."""
+        where = {"$and": [{DOC_ID: doc_id}, {PAGE: int(page)}]}
+        passages = [Passage.from_document(pid, doc)
+                    for pid, doc, _ in store.iter_records(self._current().vectors.collection, where=where)]
+        return sorted(passages, key=lambda p: p.chunk_index)
 
     # -- search ----------------------------------------------------------------------
 
@@ -120,7 +138,7 @@ class Retriever:
         s = self.settings
         k = k or s.k
         mode = mode or s.search_mode
-        snap = self.snapshot()
+        snap = self._current()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         expanded = self.glossary.expand(query)
@@ -135,7 +153,7 @@ class Retriever:
         # The dense side always runs: its best similarity is the relevance floor's signal.
         t = time.perf_counter()
         query_vector = self.embedder.embed_query(expanded)
-        dense_hits = store.dense_search(snap.vectorstore, query_vector, s.dense_depth, where)
+        dense_hits = store.dense_search(snap.vectors.collection, query_vector, s.dense_depth, where)
         timings["dense"] = time.perf_counter() - t
         best_similarity = dense_hits[0][2] if dense_hits else 0.0
 
@@ -166,7 +184,7 @@ class Retriever:
         # Fetch text and metadata of passages only BM25 found (a few dozen at most).
         candidates = ranked[: max(k * 4, 20)]
         missing = [pid for pid, _ in candidates if pid not in docs_by_id]
-        docs_by_id.update(store.get_by_ids(snap.vectorstore, missing))
+        docs_by_id.update(store.get_by_ids(snap.vectors.collection, missing))
 
         passages = []
         for pid, score in candidates:
@@ -204,7 +222,7 @@ class Retriever:
             unknown_share=unknown,
             term_weights=snap.lexical.term_weights(query),
             query_vector=list(query_vector),
-            boilerplate=frozenset(snap.catalog.get("boilerplate_openings", [])),
+            boilerplate=frozenset(snap.catalog.boilerplate_openings),
         )
 
     def _rerank(self, query: str, passages: Sequence[Passage]) -> list[Passage]:

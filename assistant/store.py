@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chromadb import Collection
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
 
+from assistant.catalog import Catalog
 from assistant.embeddings import NamedEmbeddings
 from assistant.errors import AssistantError
 from assistant.settings import Settings
@@ -169,9 +171,22 @@ def _client(settings: Settings, generation: Generation) -> Any:
     return chromadb.PersistentClient(path=str(generation.chroma_dir), settings=chroma_settings)
 
 
+@dataclass(frozen=True)
+class VectorIndex:
+    """One generation's Chroma collection, opened once and seen two ways.
+
+    Reads, adds, counts and queries go through chromadb's public ``Collection``; LangChain's
+    ``Chroma`` wraps the same client and collection name for its indexing API (``index()``,
+    ``delete``), so this module never reaches into langchain-chroma's private attributes.
+    """
+
+    collection: Collection
+    langchain: Chroma
+
+
 def open_vectorstore(
     settings: Settings, generation: Generation, embedder: NamedEmbeddings, *, create: bool = False
-) -> Chroma:
+) -> VectorIndex:
     """The generation's collection, checked against the configured embedder.
 
     Chroma never embeds anything itself here (no default embedding function,
@@ -180,7 +195,7 @@ def open_vectorstore(
     client = _client(settings, generation)
     name = collection_name(settings, generation.name)
     if create:
-        client.get_or_create_collection(
+        collection = client.get_or_create_collection(
             name=name,
             embedding_function=None,
             metadata={"embedder": embedder.name, "dim": embedder.dim, "hnsw:space": "cosine"},
@@ -193,8 +208,9 @@ def open_vectorstore(
                 "L'index est introuvable ou incomplet. Lancez l'indexation : python -m ingest"
             ) from exc
         check_embedder(collection.metadata or {}, embedder)
-    return Chroma(client=client, collection_name=name, embedding_function=embedder,
-                  create_collection_if_not_exists=False)
+    langchain = Chroma(client=client, collection_name=name, embedding_function=embedder,
+                       create_collection_if_not_exists=False)
+    return VectorIndex(collection, langchain)
 
 
 def check_embedder(metadata: dict[str, Any], embedder: NamedEmbeddings) -> None:
@@ -207,13 +223,13 @@ def check_embedder(metadata: dict[str, Any], embedder: NamedEmbeddings) -> None:
         )
 
 
-def iter_records(store: Chroma, *, batch: int = 1000, where: dict[str, Any] | None = None,
+def iter_records(collection: Collection, *, batch: int = 1000, where: dict[str, Any] | None = None,
                  with_embeddings: bool = False) -> Iterator[tuple[str, Document, Any]]:
     """Every (id, Document, vector-or-None) of a collection, in stable batches."""
     include = ["documents", "metadatas"] + (["embeddings"] if with_embeddings else [])
     offset = 0
     while True:
-        got: Any = store._collection.get(include=include, limit=batch, offset=offset, where=where)  # type: ignore[arg-type]
+        got: Any = collection.get(include=include, limit=batch, offset=offset, where=where)  # type: ignore[arg-type]
         ids = got["ids"]
         if not ids:
             return
@@ -224,7 +240,7 @@ def iter_records(store: Chroma, *, batch: int = 1000, where: dict[str, Any] | No
         offset += len(ids)
 
 
-def copy_records(src: Chroma, dst: Chroma, *, batch: int = 500) -> int:
+def copy_records(src: Collection, dst: Collection, *, batch: int = 500) -> int:
     """Copy vectors as they are (no re-embedding) from one generation to the next."""
     copied = 0
     buffer: list[tuple[str, Document, Any]] = []
@@ -232,7 +248,7 @@ def copy_records(src: Chroma, dst: Chroma, *, batch: int = 500) -> int:
     def flush() -> None:
         nonlocal copied
         if buffer:
-            dst._collection.add(
+            dst.add(
                 ids=[r[0] for r in buffer],
                 documents=[r[1].page_content for r in buffer],
                 metadatas=[r[1].metadata for r in buffer],
@@ -250,13 +266,13 @@ def copy_records(src: Chroma, dst: Chroma, *, batch: int = 500) -> int:
 
 
 def dense_search(
-    store: Chroma, query_vector: list[float], k: int, where: dict[str, Any] | None = None
+    collection: Collection, query_vector: list[float], k: int, where: dict[str, Any] | None = None
 ) -> list[tuple[str, Document, float]]:
     """(id, Document, cosine similarity), best first."""
-    count = store._collection.count()
+    count = collection.count()
     if count == 0:
         return []
-    got: Any = store._collection.query(
+    got: Any = collection.query(
         query_embeddings=[query_vector],  # type: ignore[arg-type]
         n_results=min(k, count),
         where=where,
@@ -270,18 +286,20 @@ def dense_search(
     return out
 
 
-def get_by_ids(store: Chroma, ids: list[str]) -> dict[str, Document]:
+def get_by_ids(collection: Collection, ids: list[str]) -> dict[str, Document]:
     if not ids:
         return {}
-    got: Any = store._collection.get(ids=ids, include=["documents", "metadatas"])
+    got: Any = collection.get(ids=ids, include=["documents", "metadatas"])
     return {
         pid: Document(page_content=text, metadata=meta or {}, id=pid)
         for pid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
     }
 
 
-def read_catalog(generation: Generation) -> dict[str, Any]:
-    try:
-        return dict(json.loads(generation.catalog_path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return {"documents": {}, "failed": []}
+def read_catalog(generation: Generation) -> Catalog:
+    """The generation's catalog (empty when it has none); raises ``CatalogError`` when the file is malformed."""
+    return Catalog.load(generation.catalog_path)
+
+
+def write_catalog(generation: Generation, catalog: Catalog) -> None:
+    write_json_atomic(generation.catalog_path, catalog.to_json())

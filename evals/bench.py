@@ -25,6 +25,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from assistant import store
+from assistant.catalog import Catalog
 from assistant.embeddings import build_embedder
 from assistant.settings import SearchMode, Settings
 
@@ -218,11 +219,11 @@ def bench_synthetic(settings: Settings, n_passages: int = 100_000, n_queries: in
                 ids.append(f"p{i:06d}")
                 doc_ids.append(meta["doc_id"])
                 lex_texts.append(lexical_text(Document(page_content=text, metadata=meta)))
-            vs._collection.add(ids=b_ids, documents=b_texts, metadatas=b_meta, embeddings=vectors)
+            vs.collection.add(ids=b_ids, documents=b_texts, metadatas=b_meta, embeddings=vectors)
         build_s = time.perf_counter() - t
         LexicalIndex.build(ids, lex_texts).save(generation.lexical_dir)
         store.write_json_atomic(generation.passage_docs_path, doc_ids)
-        store.write_json_atomic(generation.catalog_path, {"documents": {}, "failed": [], "embedder": embedder.name})
+        store.write_catalog(generation, Catalog(generation=generation.name, embedder=embedder.name, dim=embedder.dim))
         store.publish(s.data_dir, generation)
         retriever = Retriever(s, embedder)
         retriever.search(QUESTIONS[0])  # warm: loads the generation

@@ -5,6 +5,11 @@ are copied as they are, then ``index(..., cleanup="scoped_full")`` with a record
 manager replaces the passages of changed files (re-embedding only passages
 whose text changed) and the passages of removed files are deleted. Unchanged
 files are not even re-read. Nothing is visible to readers until ``publish``.
+
+A run is three steps (:func:`run_ingest` reads as them): :func:`plan_ingest`
+(which files changed), :func:`build_generation` (a new generation with their
+vectors) and :func:`publish_generation` (its BM25 index and catalog, then the
+switch of the ``CURRENT`` pointer and the clean-up).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -28,8 +33,10 @@ from langchain_core.indexing import index
 from tqdm import tqdm
 
 from assistant import store
-from assistant.embeddings import CachedEmbeddings, NamedEmbeddings, embedder_from_settings
+from assistant.catalog import Catalog, CatalogEntry, CatalogFailure
+from assistant.embeddings import NamedEmbeddings, embedder_from_settings
 from assistant.errors import AssistantError
+from assistant.extractive import precompute_unit_vectors
 from assistant.lexical import LexicalIndex
 from assistant.schema import (
     DOC_ID,
@@ -45,7 +52,7 @@ from assistant.schema import (
     Passage,
 )
 from assistant.settings import Settings
-from assistant.units import boilerplate_openings, quotable_units
+from assistant.units import boilerplate_openings
 from ingest.load import LoadError, LoadLimits, corpus_files, load_file
 from ingest.manifest import DocumentEntry, ManifestError, load_manifest
 from ingest.records import SQLiteRecordManager
@@ -91,7 +98,7 @@ class IngestReport:
 class _Prepared:
     rel: str
     passages: list[Document]
-    entry: dict[str, Any]
+    entry: CatalogEntry
     force: bool
 
 
@@ -158,159 +165,225 @@ def run_ingest(
     progress: bool = True,
     log: IO[str] | None = None,
 ) -> IngestReport:
-    """Index ``settings.corpus_dir`` into a new generation under ``settings.data_dir``."""
+    """Index ``settings.corpus_dir`` into a new generation under ``settings.data_dir``.
+
+    Three steps, under the data folder's lock: :func:`plan_ingest` decides what changed,
+    :func:`build_generation` embeds it into a folder readers never see, and :func:`publish_generation`
+    completes that folder and switches readers to it.
+    """
     started = time.perf_counter()
     log = log or sys.stderr
-    corpus_dir = settings.corpus_dir
+    entries = _manifest_entries(settings.corpus_dir)
+    with _exclusive_lock(settings.data_dir):
+        embedder = embedder or embedder_from_settings(settings)
+        plan = plan_ingest(settings, entries, embedder, rebuild=rebuild, progress=progress, log=log)
+        built = build_generation(settings, plan, embedder, progress=progress, log=log)
+        return publish_generation(settings, plan, built, embedder, started=started)
+
+
+@dataclass
+class IngestPlan:
+    """What a run is to do, decided before anything is written."""
+
+    previous: store.Generation | None  # the generation this run starts from (None: from scratch)
+    current: store.Generation | None  # the generation readers use now: kept on disk until the next run
+    prepared: list[_Prepared]  # new or changed files, already loaded and split, in corpus order
+    removed: list[str]  # files of ``previous`` gone from the corpus
+    documents: dict[str, CatalogEntry]  # every file this run saw (and kept failures), with its status
+    report: IngestReport  # unchanged and failed files so far; the next steps complete it
+
+    @property
+    def changes_nothing(self) -> bool:
+        return self.previous is not None and not self.prepared and not self.removed
+
+
+@dataclass(frozen=True)
+class BuiltGeneration:
+    """A generation folder with every passage embedded, not yet visible to readers."""
+
+    generation: store.Generation
+    vectors: store.VectorIndex
+
+
+def _manifest_entries(corpus_dir: Path) -> dict[str, DocumentEntry]:
     if not corpus_dir.is_dir():
         raise IngestConfigError(f"Le dossier du corpus n'existe pas : {corpus_dir}")
     try:
         manifest = load_manifest(corpus_dir / "sources.yaml") if (corpus_dir / "sources.yaml").exists() else None
     except ManifestError as exc:
         raise IngestConfigError(f"Manifeste du corpus invalide : {exc}") from exc
-    entries = {d.file: d for d in manifest.documents} if manifest else {}
+    return {d.file: d for d in manifest.documents} if manifest else {}
 
-    with _exclusive_lock(settings.data_dir):
-        embedder = embedder or embedder_from_settings(settings)
-        current = store.current_generation(settings.data_dir)
-        previous = None if rebuild else current
-        catalog = store.read_catalog(previous) if previous else {"documents": {}, "failed": []}
-        if previous and catalog.get("embedder") not in (None, embedder.name):
-            raise IngestConfigError(
-                f"L'index actuel a été construit avec « {catalog.get('embedder')} » et l'embedder configuré est "
-                f"« {embedder.name} ». Relancez avec --rebuild pour tout réindexer."
-            )
-        known: dict[str, dict[str, Any]] = dict(catalog.get("documents", {}))
-        report = IngestReport()
-        limits = LoadLimits(settings.pdf_timeout_s, settings.pdf_memory_mb, settings.max_file_mb)
 
-        files = corpus_files(corpus_dir)
-        seen: set[str] = set()
-        prepared: list[_Prepared] = []
-        documents: dict[str, dict[str, Any]] = {}
-        bar = tqdm(files, desc="Fichiers", unit="fichier", disable=not progress, file=log)
-        for path in bar:
-            rel = path.relative_to(corpus_dir).as_posix()
-            seen.add(rel)
-            bar.set_postfix_str(rel[-40:])
-            entry = entries.get(rel)
-            try:
-                if path.is_symlink():
-                    from ingest.load import check_inside
+def plan_ingest(
+    settings: Settings,
+    entries: dict[str, DocumentEntry],
+    embedder: NamedEmbeddings,
+    *,
+    rebuild: bool = False,
+    progress: bool = True,
+    log: IO[str] | None = None,
+) -> IngestPlan:
+    """Step 1: sort the corpus files into unchanged (reused as they are), new or changed (loaded and split
+    now), failed and removed, against the current generation's catalog (none with ``rebuild``)."""
+    corpus_dir = settings.corpus_dir
+    current = store.current_generation(settings.data_dir)
+    previous = None if rebuild else current
+    catalog = store.read_catalog(previous) if previous else Catalog()
+    if previous and catalog.embedder not in (None, embedder.name):
+        raise IngestConfigError(
+            f"L'index actuel a été construit avec « {catalog.embedder} » et l'embedder configuré est "
+            f"« {embedder.name} ». Relancez avec --rebuild pour tout réindexer."
+        )
+    known = dict(catalog.documents)
+    plan = IngestPlan(previous, current, prepared=[], removed=[], documents={}, report=IngestReport())
+    limits = LoadLimits(settings.pdf_timeout_s, settings.pdf_memory_mb, settings.max_file_mb)
 
-                    check_inside(path, corpus_dir)
-                file_hash = _sha256(path)
-                signature = _entry_signature(entry, settings)
-                old = known.get(rel)
-                if old and old.get("file_hash") == file_hash and old.get("signature") == signature:
-                    report.unchanged.append(rel)
-                    documents[rel] = old | {"status": "unchanged"}
-                    continue
-                loaded = load_file(path, corpus_dir, limits)
-                meta = _doc_metadata(rel, entry, loaded.title, loaded.author, loaded.format, file_hash)
-                passages = split_pages(
-                    loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words
-                )
-                if not passages:
-                    raise LoadError("aucun passage exploitable après découpage")
-            except (LoadError, OSError) as exc:
-                reason = exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})"
-                report.failed.append({"path": rel, "reason": reason})
-                # A file indexed before keeps its passages; only the failure is reported.
-                documents[rel] = known.get(rel, {"source_path": rel, "format": path.suffix.lower().lstrip(".")}) | {
-                    "status": "failed", "reason": reason}
-                continue
-            force = bool(old and old.get("file_hash") == file_hash)
-            entry_info = {
-                "doc_id": meta[DOC_ID], "source_path": rel, "title": meta[TITLE], "publisher": meta[PUBLISHER],
-                "url": meta[URL], "edition": meta[EDITION], "themes": meta[THEMES].split(";") if meta[THEMES] else [],
-                "format": loaded.format, "pages": len(loaded.pages), "passages": len(passages),
-                "file_hash": file_hash, "signature": signature,
-                "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"), "status": "indexed",
-            }
-            prepared.append(_Prepared(rel, passages, entry_info, force))
-            documents[rel] = entry_info
-        removed = sorted(rel for rel in known if rel not in seen)
-
-        if previous and not prepared and not removed:
-            # Nothing to change: the current generation stays; no new folder, no re-embedding.
-            report.generation = previous.name
-            _finish(report, documents, started)
-            _write_last_run(settings, report, documents)
-            return report
-
-        generation = store.new_generation(settings.data_dir)
-        vectorstore = store.open_vectorstore(settings, generation, embedder, create=True)
-        if previous:
-            shutil.copy2(previous.path / RECORDS_FILE, generation.path / RECORDS_FILE)
-        records = SQLiteRecordManager(f"chroma/{settings.collection}", generation.path / RECORDS_FILE)
+    seen: set[str] = set()
+    bar = tqdm(corpus_files(corpus_dir), desc="Fichiers", unit="fichier", disable=not progress,
+               file=log or sys.stderr)
+    for path in bar:
+        rel = path.relative_to(corpus_dir).as_posix()
+        seen.add(rel)
+        bar.set_postfix_str(rel[-40:])
+        entry = entries.get(rel)
         try:
-            if previous:
-                old_store = store.open_vectorstore(settings, previous, embedder)
-                store.copy_records(old_store, vectorstore)
-            records.create_schema()
-            total = sum(len(p.passages) for p in prepared)
-            pbar = tqdm(total=total, desc="Passages", unit="passage", disable=not progress, file=log)
-            for item in prepared:
-                index(
-                    item.passages,
-                    records,
-                    vectorstore,
-                    cleanup="scoped_full",
-                    source_id_key=SOURCE_PATH,
-                    key_encoder=_passage_key,
-                    batch_size=max(settings.embed_batch_size * 4, 16),
-                    force_update=item.force,
-                )
-                _warm_sentence_vectors(item.passages, embedder)
-                report.indexed.append(item.rel)
-                pbar.update(len(item.passages))
-            pbar.close()
-            for rel in removed:
-                keys = records.list_keys(group_ids=[rel])
-                if keys:
-                    vectorstore.delete(keys)
-                    records.delete_keys(keys)
-                report.removed.append(rel)
-            _build_lexical(vectorstore, generation)
-            boilerplate = boilerplate_openings(
-                Passage.from_document(pid, doc) for pid, doc, _ in store.iter_records(vectorstore)
+            if path.is_symlink():
+                from ingest.load import check_inside
+
+                check_inside(path, corpus_dir)
+            file_hash = _sha256(path)
+            signature = _entry_signature(entry, settings)
+            old = known.get(rel)
+            if old and old.file_hash == file_hash and old.signature == signature:
+                plan.report.unchanged.append(rel)
+                plan.documents[rel] = replace(old, status="unchanged")
+                continue
+            loaded = load_file(path, corpus_dir, limits)
+            meta = _doc_metadata(rel, entry, loaded.title, loaded.author, loaded.format, file_hash)
+            passages = split_pages(
+                loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words
             )
-            store.write_json_atomic(
-                generation.catalog_path,
-                {
-                    "generation": generation.name,
-                    "embedder": embedder.name,
-                    "dim": embedder.dim,
-                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                    # Only documents that have passages in this generation.
-                    "documents": {rel: doc for rel, doc in documents.items() if doc.get("passages")},
-                    "failed": report.failed,
-                    "settings": {"chunk_words": settings.chunk_words, "overlap": settings.chunk_overlap_words},
-                    # Sentence openings repeated across documents (disclaimers, cover notes): never quoted.
-                    "boilerplate_openings": boilerplate,
-                },
+            if not passages:
+                raise LoadError("aucun passage exploitable après découpage")
+        except (LoadError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})"
+            plan.report.failed.append({"path": rel, "reason": reason})
+            # A file indexed before keeps its passages; only the failure is reported.
+            before = known.get(rel) or CatalogEntry(doc_id="", source_path=rel,
+                                                    format=path.suffix.lower().lstrip("."))
+            plan.documents[rel] = replace(before, status="failed", reason=reason)
+            continue
+        force = bool(old and old.file_hash == file_hash)
+        indexed = CatalogEntry(
+            doc_id=meta[DOC_ID], source_path=rel, title=meta[TITLE], publisher=meta[PUBLISHER], url=meta[URL],
+            edition=meta[EDITION], themes=tuple(meta[THEMES].split(";")) if meta[THEMES] else (),
+            format=loaded.format, pages=len(loaded.pages), passages=len(passages),
+            file_hash=file_hash, signature=signature,
+            indexed_at=datetime.now(UTC).isoformat(timespec="seconds"), status="indexed",
+        )
+        plan.prepared.append(_Prepared(rel, passages, indexed, force))
+        plan.documents[rel] = indexed
+    plan.removed = sorted(rel for rel in known if rel not in seen)
+    return plan
+
+
+def build_generation(
+    settings: Settings,
+    plan: IngestPlan,
+    embedder: NamedEmbeddings,
+    *,
+    progress: bool = True,
+    log: IO[str] | None = None,
+) -> BuiltGeneration | None:
+    """Step 2: a new generation folder holding the previous generation's vectors, copied as they are, with
+    the plan's changed files re-indexed and its removed files deleted; None when the plan changes nothing.
+
+    Readers never see this folder before :func:`publish_generation`: a job killed here leaves a folder
+    that the ``CURRENT`` pointer never named, which the next run deletes.
+    """
+    if plan.changes_nothing:
+        # The current generation stays: no new folder, no re-embedding.
+        return None
+    previous = plan.previous
+    generation = store.new_generation(settings.data_dir)
+    vectors = store.open_vectorstore(settings, generation, embedder, create=True)
+    if previous:
+        shutil.copy2(previous.path / RECORDS_FILE, generation.path / RECORDS_FILE)
+    records = SQLiteRecordManager(f"chroma/{settings.collection}", generation.path / RECORDS_FILE)
+    try:
+        if previous:
+            old_vectors = store.open_vectorstore(settings, previous, embedder)
+            store.copy_records(old_vectors.collection, vectors.collection)
+        records.create_schema()
+        total = sum(len(p.passages) for p in plan.prepared)
+        pbar = tqdm(total=total, desc="Passages", unit="passage", disable=not progress, file=log or sys.stderr)
+        for item in plan.prepared:
+            index(
+                item.passages,
+                records,
+                vectors.langchain,
+                cleanup="scoped_full",
+                source_id_key=SOURCE_PATH,
+                key_encoder=_passage_key,
+                batch_size=max(settings.embed_batch_size * 4, 16),
+                force_update=item.force,
             )
-        finally:
-            records.close()
+            precompute_unit_vectors([Passage.from_document(doc.id or "", doc) for doc in item.passages], embedder)
+            plan.report.indexed.append(item.rel)
+            pbar.update(len(item.passages))
+        pbar.close()
+        for rel in plan.removed:
+            keys = records.list_keys(group_ids=[rel])
+            if keys:
+                vectors.langchain.delete(keys)
+                records.delete_keys(keys)
+            plan.report.removed.append(rel)
+    finally:
+        records.close()
+    return BuiltGeneration(generation, vectors)
+
+
+def publish_generation(
+    settings: Settings,
+    plan: IngestPlan,
+    built: BuiltGeneration | None,
+    embedder: NamedEmbeddings,
+    *,
+    started: float,
+) -> IngestReport:
+    """Step 3: write the built generation's BM25 index and catalog, mark it complete and switch the
+    ``CURRENT`` pointer to it atomically, then delete older generations; in every case, record the
+    run's statuses in ``last_run.json`` and return the finished report."""
+    report = plan.report
+    if built is None:
+        report.generation = plan.previous.name if plan.previous else ""
+    else:
+        generation = built.generation
+        _build_lexical(built.vectors, generation)
+        boilerplate = boilerplate_openings(
+            Passage.from_document(pid, doc) for pid, doc, _ in store.iter_records(built.vectors.collection)
+        )
+        store.write_catalog(generation, Catalog(
+            generation=generation.name,
+            embedder=embedder.name,
+            dim=embedder.dim,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            # Only documents that have passages in this generation.
+            documents={rel: doc for rel, doc in plan.documents.items() if doc.passages},
+            failed=tuple(CatalogFailure(f["path"], f["reason"]) for f in report.failed),
+            chunk_words=settings.chunk_words,
+            chunk_overlap_words=settings.chunk_overlap_words,
+            boilerplate_openings=tuple(boilerplate),
+        ))
         store.publish(settings.data_dir, generation)
         # Readers may still be on the generation that was current until now.
+        current = plan.current
         store.prune_generations(settings, keep={generation.name} | ({current.name} if current else set()))
         report.generation = generation.name
-        _finish(report, documents, started)
-        _write_last_run(settings, report, documents)
-        return report
-
-
-def _warm_sentence_vectors(passages: list[Document], embedder: NamedEmbeddings) -> None:
-    """Embed now the sentences the extractive answer will rank, so a question costs one query embedding.
-
-    The vectors land in the embedder's persistent cache (keyed by text); without a cache this is skipped.
-    """
-    if not isinstance(embedder, CachedEmbeddings):
-        return
-    units = quotable_units([Passage.from_document(doc.id or "", doc) for doc in passages])
-    embedder.embed_passages(sorted({u.text for u in units}))
+    _finish(report, plan.documents, started)
+    _write_last_run(settings, report, plan.documents)
+    return report
 
 
 def _passage_key(doc: Document) -> str:
@@ -319,9 +392,9 @@ def _passage_key(doc: Document) -> str:
     return doc.id
 
 
-def _build_lexical(vectorstore: Any, generation: store.Generation) -> None:
+def _build_lexical(vectors: store.VectorIndex, generation: store.Generation) -> None:
     ids, texts, doc_ids = [], [], []
-    for pid, doc, _ in store.iter_records(vectorstore):
+    for pid, doc, _ in store.iter_records(vectors.collection):
         ids.append(pid)
         texts.append(lexical_text(doc))
         doc_ids.append(str(doc.metadata.get(DOC_ID, "")))
@@ -329,17 +402,17 @@ def _build_lexical(vectorstore: Any, generation: store.Generation) -> None:
     store.write_json_atomic(generation.passage_docs_path, doc_ids)
 
 
-def _finish(report: IngestReport, documents: dict[str, dict[str, Any]], started: float) -> None:
-    live = [d for d in documents.values() if d.get("status") in ("indexed", "unchanged")]
-    report.pages = sum(int(d.get("pages", 0)) for d in live)
-    report.passages = sum(int(d.get("passages", 0)) for d in live)
+def _finish(report: IngestReport, documents: dict[str, CatalogEntry], started: float) -> None:
+    live = [d for d in documents.values() if d.status in ("indexed", "unchanged")]
+    report.pages = sum(d.pages for d in live)
+    report.passages = sum(d.passages for d in live)
     report.seconds = time.perf_counter() - started
 
 
-def _write_last_run(settings: Settings, report: IngestReport, documents: dict[str, dict[str, Any]]) -> None:
+def _write_last_run(settings: Settings, report: IngestReport, documents: dict[str, CatalogEntry]) -> None:
     """The statuses of the last run (shown in the app's Sources tab), whether or not it made a generation."""
     store.write_json_atomic(
         settings.data_dir / LAST_RUN,
         {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "report": report.to_json(),
-         "documents": documents},
+         "documents": {rel: entry.to_json() for rel, entry in documents.items()}},
     )

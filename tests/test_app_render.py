@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from assistant.catalog import Catalog
 from assistant.schema import Answer, Citation, Passage
 from assistant.settings import Settings
 from tests.test_app_support import active_content
@@ -165,7 +166,8 @@ def test_guard_lets_the_app_work(path: str) -> None:
 def _library(tmp_path: Path, documents: dict[str, dict[str, object]]) -> DocumentLibrary:
     corpus = tmp_path / "corpus"
     corpus.mkdir(exist_ok=True)
-    return DocumentLibrary(Settings(corpus_dir=corpus, data_dir=tmp_path / "data"), lambda: {"documents": documents})
+    catalog = Catalog.from_json({"documents": documents})
+    return DocumentLibrary(Settings(corpus_dir=corpus, data_dir=tmp_path / "data"), lambda: catalog)
 
 
 def test_library_serves_only_catalog_ids_inside_the_corpus(tmp_path: Path) -> None:
@@ -192,7 +194,7 @@ def test_library_serves_only_catalog_ids_inside_the_corpus(tmp_path: Path) -> No
 
 
 def test_library_without_index_serves_nothing(tmp_path: Path) -> None:
-    def no_index() -> dict[str, object]:
+    def no_index() -> Catalog:
         raise RuntimeError("Aucun index")
 
     library = DocumentLibrary(Settings(corpus_dir=tmp_path, data_dir=tmp_path / "data"), no_index)
@@ -222,7 +224,7 @@ def test_catalog_rows_statuses_and_filters() -> None:
     last_run = {"documents": {"b.md": {"status": "unchanged"},
                               "scan.pdf": {"status": "failed", "reason": "aucun texte extractible — OCR nécessaire",
                                            "format": "pdf"}}}
-    rows = document_rows(catalog, last_run)
+    rows = document_rows(Catalog.from_json(catalog), last_run)
     assert [r.status for r in rows] == ["failed", "indexed", "unchanged"]
     assert rows[0].reason.endswith("OCR nécessaire")
     assert [r.doc_id for r in filter_rows(rows, "etude")] == ["a"]  # accents and case ignored

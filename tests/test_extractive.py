@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from assistant.calibration import load_calibration
-from assistant.embeddings import HashEmbeddings
-from assistant.extractive import build_extractive, coverage, question_parts, select
+from assistant.embeddings import CachedEmbeddings, HashEmbeddings
+from assistant.extractive import (
+    build_extractive,
+    coverage,
+    precompute_unit_vectors,
+    question_parts,
+    rank_units,
+    select,
+)
 from assistant.ranker import FEATURES, RankedUnit, RankerWeights, question_kind, unit_has_kind
 from assistant.short_answer import short_answer
 from assistant.units import Unit, passage_units
@@ -167,3 +177,27 @@ def test_what_follows_a_boilerplate_sentence_in_the_same_unit_can_still_be_quote
                  boilerplate={opening(note)})
     assert [u.text for u in sel.units] == ["Elle présente des exemples inspirants de coopération locale."]
     assert all(passages[0].text[u.start:u.end] == u.text for u in sel.units)
+
+
+def test_precomputed_unit_vectors_are_what_ranking_reads(tmp_path: Path) -> None:
+    class Counting(HashEmbeddings):
+        def __init__(self) -> None:
+            super().__init__(256)
+            self.embedded: list[str] = []
+
+        def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+            self.embedded.extend(texts)
+            return super().embed_passages(texts)
+
+    inner = Counting()
+    cached = CachedEmbeddings(inner, tmp_path / "cache.sqlite")
+    passages = [make_passage("Le mandat municipal dure six ans. Il commence en mars."),
+                make_passage("Le collectif réunit 23 organisations depuis 2014.", chunk_index=1)]
+    count = precompute_unit_vectors(passages, cached)
+    assert count == len(inner.embedded) > 0
+    question = "Combien de temps dure le mandat ?"
+    query_vector = inner.embed_query(question)  # the retriever's, reused (HashEmbeddings embeds queries as passages)
+    inner.embedded.clear()
+    rank_units(question, passages, cached, CAL, query_vector=query_vector)
+    assert inner.embedded == []  # every unit vector came from the cache
+    assert precompute_unit_vectors(passages, inner) == 0  # no cache: nothing worth computing ahead

@@ -34,7 +34,7 @@ def all_passages(settings: Settings, embedder) -> list:  # type: ignore[no-untyp
     gen = store.current_generation(settings.data_dir)
     assert gen is not None
     vs = store.open_vectorstore(settings, gen, embedder)
-    return [doc for _, doc, _ in store.iter_records(vs)]
+    return [doc for _, doc, _ in store.iter_records(vs.collection)]
 
 
 # --- loaders ------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def test_search_during_reingestion_sees_old_or_new_never_a_mix(indexed: Settings
     retriever = Retriever(indexed, fake_embedder)
     old = store.current_generation(indexed.data_dir)
     assert old is not None
-    old_ids = {pid for pid, _, _ in store.iter_records(store.open_vectorstore(indexed, old, fake_embedder))}
+    old_ids = {pid for pid, _, _ in store.iter_records(store.open_vectorstore(indexed, old, fake_embedder).collection)}
     md = indexed.corpus_dir / "mooc.md"
     errors: list[BaseException] = []
     seen: list[tuple[str, set[str]]] = []
@@ -115,7 +115,7 @@ def test_search_during_reingestion_sees_old_or_new_never_a_mix(indexed: Settings
     final = store.current_generation(indexed.data_dir)
     assert final is not None and final != old
     by_generation[final.name] = {
-        pid for pid, _, _ in store.iter_records(store.open_vectorstore(indexed, final, fake_embedder))
+        pid for pid, _, _ in store.iter_records(store.open_vectorstore(indexed, final, fake_embedder).collection)
     }
     assert {g for g, _ in seen} >= {old.name}
     for generation, ids in seen:
@@ -175,3 +175,23 @@ def test_cross_encoder_reranking_code_path(indexed: Settings, fake_embedder, tmp
         [("missions des catalyseurs", p.text) for p in reranked.passages]
     )
     assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_public_reads_for_the_web_ui(indexed: Settings, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+    retriever = Retriever(indexed, fake_embedder)
+    generation = store.current_generation(indexed.data_dir)
+    assert generation is not None and retriever.load() == generation.name
+    catalog = retriever.catalog()
+    assert catalog.generation == generation.name and catalog.embedder == fake_embedder.name
+    assert {e.doc_id for e in catalog.entries()} == {"guide-alliances", "mooc", "observatoire", "lettre",
+                                                   "notes-latin1"}
+    guide = retriever.document("guide-alliances")
+    assert guide is not None and guide.source_path == "guide-alliances.pdf" and guide.pages == 3
+    assert guide.format == "pdf" and guide.title == "Guide des alliances" and guide.status == "indexed"
+    assert retriever.document("absent") is None
+    page = retriever.page_passages("guide-alliances", 2)
+    assert page and all((p.doc_id, p.page) == ("guide-alliances", 2) for p in page)
+    assert [p.chunk_index for p in page] == sorted(p.chunk_index for p in page)
+    assert "Agenda 2030" in " ".join(p.text for p in page)
+    assert retriever.page_passages("guide-alliances", 99) == []
+    assert retriever.page_passages("absent", 1) == []

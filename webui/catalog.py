@@ -1,8 +1,8 @@
-"""What the Sources tab shows: the documents of the current index, their statuses, their passages.
+"""What the Sources tab shows: the documents of the current index and their statuses.
 
-Read from the index generation the assistant is using (its catalog and its Chroma collection) and
-from ``last_run.json``, where the ingestion job writes every file's status — including the files
-that failed, with their reason — whether or not it produced a new generation.
+Read from the catalog of the current index generation and from ``last_run.json``, where the
+ingestion job writes every file's status — including the files that failed, with their reason —
+whether or not it produced a new generation.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant import store
+from assistant.catalog import Catalog, CatalogEntry
 from assistant.embeddings import fold
-from assistant.schema import CHUNK_INDEX, DOC_ID, PAGE, SECTION
 from assistant.settings import Settings
 
 LAST_RUN = "last_run.json"  # written by ingest.index._write_last_run
@@ -40,6 +39,7 @@ class DocumentRow:
 
 
 def _row(rel: str, doc: dict[str, Any], status: str | None = None) -> DocumentRow:
+    """A row from ``last_run.json``'s description of a file (any key may be missing)."""
     return DocumentRow(
         doc_id=str(doc.get("doc_id", "")),
         source_path=rel,
@@ -55,6 +55,22 @@ def _row(rel: str, doc: dict[str, Any], status: str | None = None) -> DocumentRo
     )
 
 
+def _indexed_row(rel: str, entry: CatalogEntry, status: str, reason: str) -> DocumentRow:
+    return DocumentRow(
+        doc_id=entry.doc_id,
+        source_path=rel,
+        title=entry.title or Path(rel).stem,
+        publisher=entry.publisher,
+        format=entry.format,
+        pages=entry.pages,
+        passages=entry.passages,
+        indexed_at=entry.indexed_at,
+        status=status,
+        reason=reason,
+        url=entry.url,
+    )
+
+
 def read_last_run(data_dir: Path) -> dict[str, Any]:
     try:
         return dict(json.loads((data_dir / LAST_RUN).read_text(encoding="utf-8")))
@@ -62,23 +78,23 @@ def read_last_run(data_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def document_rows(catalog: dict[str, Any], last_run: dict[str, Any]) -> list[DocumentRow]:
+def document_rows(catalog: Catalog, last_run: dict[str, Any]) -> list[DocumentRow]:
     """Every document known to the index or to the last ingestion run, with its status."""
-    indexed: dict[str, Any] = dict(catalog.get("documents", {}))
     statuses: dict[str, Any] = dict(last_run.get("documents", {}))
     rows: dict[str, DocumentRow] = {}
-    for rel, doc in indexed.items():
+    for rel, entry in catalog.documents.items():
         # The last run may be newer than the catalog (nothing changed) or describe a failure.
         latest = statuses.get(rel)
-        status = str(latest.get("status")) if latest else "indexed"
-        rows[rel] = _row(rel, doc | ({"status": status, "reason": latest.get("reason", "")} if latest else {}))
+        if latest:
+            rows[rel] = _indexed_row(rel, entry, str(latest.get("status")), str(latest.get("reason", "")))
+        else:
+            rows[rel] = _indexed_row(rel, entry, entry.status, entry.reason)
     for rel, doc in statuses.items():
         if rel not in rows:
             rows[rel] = _row(rel, doc)
-    for failure in catalog.get("failed", []):
-        rel = str(failure.get("path", ""))
-        if rel and rel not in rows:
-            rows[rel] = _row(rel, {"status": "failed", "reason": failure.get("reason", "")})
+    for failure in catalog.failed:
+        if failure.path and failure.path not in rows:
+            rows[failure.path] = _row(failure.path, {"status": "failed", "reason": failure.reason})
     return sorted(rows.values(), key=lambda r: (r.status != "failed", fold(r.title)))
 
 
@@ -101,17 +117,16 @@ def filter_rows(
     return out
 
 
-def status_summary(settings: Settings, catalog: dict[str, Any] | None, generation: str | None,
+def status_summary(settings: Settings, catalog: Catalog | None, generation: str | None,
                    llm_label: str) -> dict[str, Any]:
     if not generation or catalog is None:
         return {"generation": None, "embedder": settings.embedder, "llm": llm_label}
-    docs = catalog.get("documents", {})
     return {
         "generation": generation,
-        "documents": len(docs),
-        "passages": sum(int(d.get("passages", 0) or 0) for d in docs.values()),
-        "failed": len(catalog.get("failed", [])),
-        "embedder": catalog.get("embedder", settings.embedder),
+        "documents": len(catalog.documents),
+        "passages": catalog.passages,
+        "failed": len(catalog.failed),
+        "embedder": catalog.embedder or settings.embedder,
         "llm": llm_label,
     }
 
@@ -121,13 +136,3 @@ def llm_label(settings: Settings, available: bool) -> str:
         return "aucun (réponses par extraits)"
     model = settings.llm_model or Path(settings.llm_model_path).name or "modèle par défaut"
     return f"{settings.llm_backend} ({model})"
-
-
-def page_passages(vectorstore: Any, doc_id: str, page: int) -> list[dict[str, Any]]:
-    """The passages of one page of one document, in reading order."""
-    out = []
-    for pid, doc, _ in store.iter_records(vectorstore, where={"$and": [{DOC_ID: doc_id}, {PAGE: int(page)}]}):
-        m = doc.metadata
-        out.append({"id": pid, "text": doc.page_content, "section": str(m.get(SECTION, "")),
-                    "chunk_index": int(m.get(CHUNK_INDEX, 0))})
-    return sorted(out, key=lambda p: p["chunk_index"])

@@ -9,6 +9,7 @@ from typing import Any
 
 from assistant import store
 from assistant.answer import Assistant
+from assistant.catalog import Catalog
 from assistant.errors import AssistantError
 from assistant.feedback import FeedbackStore
 from assistant.settings import AnswerMode, Settings
@@ -49,7 +50,7 @@ class AppContext:
                feedback: FeedbackStore | None = None) -> AppContext:
         assistant = assistant or Assistant(settings)
         # The route's allow-list is the catalog of the generation the assistant is answering from.
-        library = DocumentLibrary(settings, lambda: assistant.retriever.snapshot().catalog)
+        library = DocumentLibrary(settings, assistant.retriever.catalog)
         return cls(settings, assistant, feedback or FeedbackStore(settings.data_dir / "feedback.sqlite"), library)
 
     def stored_settings(self, mode: str, plain: bool) -> dict[str, Any]:
@@ -59,7 +60,7 @@ class AppContext:
 
     def document_rows(self) -> list[cat.DocumentRow]:
         generation = store.current_generation(self.settings.data_dir)
-        catalog = store.read_catalog(generation) if generation else {}
+        catalog = store.read_catalog(generation) if generation else Catalog()
         return cat.document_rows(catalog, cat.read_last_run(self.settings.data_dir))
 
     def status_html(self) -> str:
@@ -100,14 +101,14 @@ class AppContext:
         if not doc_id:
             return render.render_page_passages("", 1, 1, []), None
         try:
-            snap = self.assistant.retriever.snapshot()
-            entry = next((d for d in snap.catalog.get("documents", {}).values() if d.get("doc_id") == doc_id), None)
+            retriever = self.assistant.retriever
+            entry = retriever.document(doc_id)
             if entry is None:
                 return render.render_error("Ce document n'est plus dans l'index."), None
-            pages = max(int(entry.get("pages", 1) or 1), 1)
+            pages = max(entry.pages, 1)
             number = min(max(int(page or 1), 1), pages)
-            passages = cat.page_passages(snap.vectorstore, doc_id, number)
-            return render.render_page_passages(str(entry.get("title", doc_id)), number, pages, passages), number
+            passages = retriever.page_passages(doc_id, number)
+            return render.render_page_passages(entry.title or doc_id, number, pages, passages), number
         except Exception as exc:
             return render.render_error(user_error(exc)), None
 

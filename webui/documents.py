@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 
+from assistant.catalog import Catalog, CatalogEntry
 from assistant.settings import Settings
 from webui.render import document_href, esc, safe_url
 
@@ -46,17 +46,17 @@ _COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-r
 class ServedDocument:
     doc_id: str
     path: Path
-    entry: dict[str, Any]
+    entry: CatalogEntry
 
     @property
     def format(self) -> str:
-        return str(self.entry.get("format", ""))
+        return self.entry.format
 
 
 class DocumentLibrary:
     """Finds a catalog document by id and checks its file; ``catalog`` returns the current catalog."""
 
-    def __init__(self, settings: Settings, catalog: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, settings: Settings, catalog: Callable[[], Catalog]) -> None:
         self.settings = settings
         self._catalog = catalog
         self._corpus = settings.corpus_dir.resolve()
@@ -65,16 +65,16 @@ class DocumentLibrary:
         if not isinstance(doc_id, str) or not _ID.match(doc_id):
             return None
         try:
-            documents = self._catalog().get("documents", {})
+            documents = self._catalog().documents
         except Exception:  # no index yet, or it is being switched: nothing to serve
             return None
         for rel, entry in documents.items():
-            if entry.get("doc_id") != doc_id:
+            if entry.doc_id != doc_id:
                 continue
-            return self._checked(str(rel), dict(entry))
+            return self._checked(rel, entry)
         return None
 
-    def _checked(self, rel: str, entry: dict[str, Any]) -> ServedDocument | None:
+    def _checked(self, rel: str, entry: CatalogEntry) -> ServedDocument | None:
         pure = PurePosixPath(rel)
         if pure.is_absolute() or any(part in ("", ".", "..") or part.startswith(".") for part in pure.parts):
             return None
@@ -85,7 +85,7 @@ class DocumentLibrary:
             return None
         if not resolved.is_file():
             return None
-        return ServedDocument(str(entry.get("doc_id", "")), resolved, entry)
+        return ServedDocument(entry.doc_id, resolved, entry)
 
     def text_pages(self, doc: ServedDocument) -> list[tuple[int, str]]:
         """The document's text as indexed (light Markdown), page by page."""
@@ -206,11 +206,11 @@ def _markdownish(text: str) -> str:
 
 def render_document_view(doc: ServedDocument, pages: list[tuple[int, str]]) -> str:
     e = doc.entry
-    title = esc(e.get("title") or doc.doc_id)
-    meta = [esc(e.get("publisher", ""))] if e.get("publisher") else []
-    meta.append(f"format {esc(str(e.get('format', '')).upper())}")
+    title = esc(e.title or doc.doc_id)
+    meta = [esc(e.publisher)] if e.publisher else []
+    meta.append(f"format {esc(e.format.upper())}")
     links = [f'<a href="{esc(document_href(doc.doc_id).split("#")[0])}/original">Télécharger le fichier original</a>']
-    url = safe_url(str(e.get("url", "")))
+    url = safe_url(e.url)
     if url:
         links.append(f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">Publication d\'origine '
                      "(site externe)</a>")

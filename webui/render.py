@@ -360,14 +360,14 @@ def format_date(iso: str) -> str:
     return f"{d}/{m}/{y} {hh} h {mm} (UTC)"
 
 
-def render_page_passages(title: str, page: int, pages: int, passages: Sequence[Mapping[str, Any]]) -> str:
+def render_page_passages(title: str, page: int, pages: int, passages: Sequence[Passage]) -> str:
     if not passages:
         return guard(f'<p class="vide">Aucun passage indexé à la page {esc(page)}.</p>')
     items = []
     for p in passages:
-        section = f' — <span class="section">{esc(p["section"])}</span>' if p.get("section") else ""
-        items.append(f'<li class="passage"><p class="passage-meta">Passage n° {esc(int(p.get("chunk_index", 0)) + 1)}'
-                     f'{section}</p><blockquote>{_lines(str(p.get("text", "")))}</blockquote></li>')
+        section = f' — <span class="section">{esc(p.section)}</span>' if p.section else ""
+        items.append(f'<li class="passage"><p class="passage-meta">Passage n° {esc(p.chunk_index + 1)}'
+                     f'{section}</p><blockquote>{_lines(p.text)}</blockquote></li>')
     return guard(f'<section aria-label="Passages de la page {esc(page)}"><h3>« {esc(title)} » — page {esc(page)} '
                  f'sur {esc(pages)} ({len(passages)} passage(s))</h3><ol class="passages">{"".join(items)}</ol>'
                  "</section>")
