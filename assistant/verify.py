@@ -30,7 +30,6 @@ can show its own refusal.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -47,6 +46,7 @@ from assistant.citations import (
 from assistant.lexical import analyze
 from assistant.schema import Citation, DroppedSentence, Passage
 from assistant.sentences import sentence_spans, split_sentences
+from assistant.text import fold
 
 __all__ = [
     "MIN_SUPPORT",
@@ -84,8 +84,8 @@ class Verified:
 # -- instructions hidden in documents ---------------------------------------------------------
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", normalise_for_match(text).lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    # Spaces, apostrophes and dashes unified first: the instruction patterns are written with the plain ones.
+    return fold(normalise_for_match(text))
 
 
 # Where an imperative can stand: start of text or clause, after a quote, or after « et », « puis »…
