@@ -70,7 +70,7 @@ REASON_EMPTY = "aucune information vérifiable"
 REASON_ABSTENTION = "le modèle indique ne pas avoir trouvé la réponse dans les sources"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verified:
     """What survives verification: the kept text, its citations and the dropped sentences."""
 
@@ -247,7 +247,7 @@ def verify_sentence(
     sentence = sentence.strip()
 
     def drop(reason: str) -> tuple[str, list[Citation], DroppedSentence]:
-        return "", [], DroppedSentence(sentence, reason)
+        return "", [], DroppedSentence(text=sentence, reason=reason)
 
     numbers = cited_numbers(sentence)
     if not numbers:
@@ -324,7 +324,7 @@ def verify_answer(text: str, passages: Sequence[Passage]) -> Verified:
             if (c.n, c.quote) not in seen:
                 seen.add((c.n, c.quote))
                 citations.append(c)
-    return Verified(_join(kept), citations, dropped, kept, abstained and not kept)
+    return Verified(text=_join(kept), citations=citations, dropped=dropped, kept=kept, abstained=abstained and not kept)
 
 
 def _join(sentences: Sequence[str]) -> str:

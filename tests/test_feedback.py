@@ -26,7 +26,7 @@ def _answer(question: str = "Combien de temps dure un mandat ?") -> Answer:
     p1, p2 = _passage(), _passage("p2", "Autre passage retrouvé mais non cité.")
     return Answer(question=question, standalone_question=question + " (mandat)", mode="extractive",
                   text="D'après « Lettre aux élus » :\n\n- « Le mandat municipal dure 6 ans. » [1]", abstained=False,
-                  citations=[Citation(1, p1, "Le mandat municipal dure 6 ans.")], passages=[p1, p2],
+                  citations=[Citation(n=1, passage=p1, quote="Le mandat municipal dure 6 ans.")], passages=[p1, p2],
                   timings={"total": 0.12345})
 
 
