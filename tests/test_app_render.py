@@ -10,7 +10,7 @@ import pytest
 
 from assistant.schema import Answer, Citation, Passage
 from assistant.settings import Settings
-from tests.test_app_support import active_content
+from tests.appserver import active_content
 from webui import render
 from webui.catalog import document_rows, filter_rows
 from webui.documents import DocumentLibrary, render_document_view
