@@ -61,7 +61,7 @@ def test_ask_api_returns_the_cli_json(live: tuple[str, Settings], monkeypatch: p
 
     # Same JSON as `python -m assistant ask --json` on the same index (timings aside).
     _env(monkeypatch, settings)
-    from assistant.__main__ import main
+    from assistant.cli import main
 
     assert main(["ask", QUESTION, "--json"]) == 0
     cli = json.loads(capsys.readouterr().out)

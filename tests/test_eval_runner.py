@@ -11,7 +11,7 @@ import pytest
 
 from assistant.schema import Answer, Citation, Passage
 from assistant.settings import Settings
-from evals import __main__ as cli
+from evals import cli
 from evals.report import changed_questions, render_html, render_markdown
 from evals.run import (
     Config,

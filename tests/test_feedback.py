@@ -138,7 +138,7 @@ def test_concurrent_writers(feedback_store: FeedbackStore) -> None:
 
 
 def test_cli_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from assistant.__main__ import main
+    from assistant.cli import main
 
     data = tmp_path / "data"
     store = FeedbackStore(data / "feedback.sqlite")
