@@ -77,14 +77,14 @@ run: install
 # pytest's exit 5 ("no tests collected") is a failure here, never a silent pass.
 test: install-dev
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m mypy assistant ingest evals webui app.py
+	$(PYTHON) -m mypy assistant ingest evals webui app.py cli.py
 	$(PYTHON) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ÉCHEC : aucun test collecté"; exit 1; fi; exit $$rc
 	$(PYTHON) -m evals gate
 
 lint: install-dev
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m mypy assistant ingest evals webui app.py
+	$(PYTHON) -m mypy assistant ingest evals webui app.py cli.py
 
 # Run by hand; every figure is printed as JSON (medians and p95 over repeated runs).
 bench: install

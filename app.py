@@ -1,7 +1,8 @@
 """``python app.py`` — the assistant's web app (chat for officials, « Sources » for staff).
 
 Serves on 127.0.0.1:7860 by default (``ASSISTANT_HOST``/``ASSISTANT_PORT``/``ASSISTANT_DATA_DIR``, or
-``--host``/``--port``/``--db``). When there is no index yet, the corpus is indexed first.
+``--host``/``--port``/``--db``, declared in ``cli.py`` for ``alliances serve`` too). When there is no index
+yet, the corpus is indexed first.
 
 This is the only module that imports Gradio. It wires the pieces of ``webui/`` (HTML rendering,
 Sources tab data, the document route, the security middleware) and ``assistant`` (answers,
@@ -424,10 +425,10 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python app.py", description=f"{TITLE} : application web.")
-    parser.add_argument("--host", help="adresse d'écoute (défaut : réglage ASSISTANT_HOST, 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (défaut : réglage ASSISTANT_PORT, 7860)")
-    parser.add_argument("--db", type=Path, help="dossier des données et de l'index (défaut : data/)")
+    from cli import SERVE_DESCRIPTION, configure_serve
+
+    parser = argparse.ArgumentParser(prog="python app.py", description=SERVE_DESCRIPTION)
+    configure_serve(parser)
     return parser.parse_args(argv)
 
 
@@ -469,12 +470,20 @@ def _duration(seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `python app.py`: "ready in" is counted from the first line, imports included.
+    return serve(parse_args(argv), started=_STARTED if __name__ == "__main__" else None)
+
+
+def serve(args: argparse.Namespace, *, started: float | None = None) -> int:
+    """Index the corpus if there is no index yet, then serve until Ctrl+C (``python app.py``, ``alliances serve``).
+
+    ``started``: when the process started (``time.monotonic()``), for the « Prêt en … » line; None: no such line.
+    """
     import uvicorn
 
     from assistant.embeddings import embedder_from_settings
     from assistant.settings import SettingsError
 
-    args = parse_args(argv)
     _configure_logging()
     try:
         settings = Settings.from_env().with_overrides(
@@ -482,9 +491,9 @@ def main(argv: list[str] | None = None) -> int:
         settings.validate()
         _check_port_free(settings.host, settings.port)  # before minutes of indexing, not after
         _say(f"Chargement du modèle d'embeddings ({settings.embedder})…")
-        started = time.monotonic()
+        loading = time.monotonic()
         embedder = embedder_from_settings(settings)  # one model for the first indexing and the answers
-        _say(f"Modèle d'embeddings prêt en {_duration(time.monotonic() - started)}.")
+        _say(f"Modèle d'embeddings prêt en {_duration(time.monotonic() - loading)}.")
         if store.current_generation(settings.data_dir) is None:
             from ingest.index import IngestConfigError, run_ingest
 
@@ -509,8 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.auth:
         print("Attention : l'application écoute sur le réseau sans authentification (réglage ASSISTANT_AUTH).",
               file=sys.stderr)
-    if __name__ == "__main__":  # `python app.py`: counted from the first line, imports included
-        _say(f"Prêt en {_duration(time.monotonic() - _STARTED)}.")
+    if started is not None:
+        _say(f"Prêt en {_duration(time.monotonic() - started)}.")
     print(f"{TITLE} : http://{settings.host}:{settings.port}/  (Ctrl+C pour arrêter)", file=sys.stderr)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5)
     return 0

@@ -1,4 +1,4 @@
-"""``answer(question, history, settings) -> Answer`` — the one entry point.
+"""``Assistant(settings).answer(question, history) -> Answer`` — the one entry point (``stream`` for the app).
 
 The path of one question:
   1. validate it (empty, too long → :class:`QuestionError` in French);
@@ -148,7 +148,8 @@ class Assistant:
             timings["first_text"] = time.perf_counter() - started
             yield text
             timings["answer"] = time.perf_counter() - t
-            yield finish(Answer(question, standalone, mode, text, True, [], passages))
+            yield finish(Answer(question=question, standalone_question=standalone, mode=mode, text=text, abstained=True,
+                                passages=passages))
             return
 
         extracts, citations, selection = build_extractive(
@@ -166,15 +167,16 @@ class Assistant:
             timings["first_text"] = time.perf_counter() - started
             yield extracts
             timings["answer"] = time.perf_counter() - t
-            yield finish(Answer(question, standalone, mode, extracts, abstained, citations, passages,
-                                extracts=extracts))
+            yield finish(Answer(question=question, standalone_question=standalone, mode=mode, text=extracts,
+                                abstained=abstained, citations=citations, passages=passages, extracts=extracts))
             return
 
         if not self.llm_available:
             timings["first_text"] = time.perf_counter() - started
             yield extracts
             timings["answer"] = time.perf_counter() - t
-            yield finish(Answer(question, standalone, "extractive", extracts, False, citations, passages,
+            yield finish(Answer(question=question, standalone_question=standalone, mode="extractive", text=extracts,
+                                abstained=False, citations=citations, passages=passages,
                                 notice=LLM_NOT_CONFIGURED, extracts=extracts))
             return
 
@@ -197,11 +199,13 @@ class Assistant:
         if not kept:
             timings.setdefault("first_text", time.perf_counter() - started)
             yield extracts
-            yield finish(Answer(question, standalone, "llm", extracts, False, citations, passages, dropped,
-                                notice=notice or FALLBACK_NOTICE, extracts=extracts))
+            yield finish(Answer(question=question, standalone_question=standalone, mode="llm", text=extracts,
+                                abstained=False, citations=citations, passages=passages,
+                                dropped_sentences=dropped, notice=notice or FALLBACK_NOTICE, extracts=extracts))
             return
-        yield finish(Answer(question, standalone, "llm", " ".join(kept), False, _unique(llm_citations), passages,
-                            dropped, notice=notice, extracts=extracts))
+        yield finish(Answer(question=question, standalone_question=standalone, mode="llm", text=" ".join(kept),
+                            abstained=False, citations=_unique(llm_citations), passages=passages,
+                            dropped_sentences=dropped, notice=notice, extracts=extracts))
 
     def _generate_verified(
         self, question: str, passages: Sequence[Passage], plain: bool
@@ -244,17 +248,4 @@ def _unique(citations: Sequence[Citation]) -> list[Citation]:
     return out
 
 
-_ASSISTANTS: dict[Settings, Assistant] = {}
-_ASSISTANTS_LOCK = threading.Lock()
-
-
-def answer(question: str, history: Sequence[Message], settings: Settings) -> Answer:
-    """One call for scripts: reuses one loaded :class:`Assistant` per settings."""
-    with _ASSISTANTS_LOCK:
-        assistant = _ASSISTANTS.get(settings)
-        if assistant is None:
-            assistant = _ASSISTANTS[settings] = Assistant(settings)
-    return assistant.answer(question, history)
-
-
-__all__ = ["REFUSAL", "Answer", "Assistant", "QuestionError", "answer"]
+__all__ = ["REFUSAL", "Answer", "Assistant", "QuestionError"]

@@ -21,7 +21,6 @@ import os
 import re
 import sqlite3
 import threading
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.errors import AssistantError
 from assistant.settings import Settings
+from assistant.text import fold
 
 
 class EmbedderError(AssistantError, RuntimeError):
@@ -155,12 +155,6 @@ def _resolve_packaged_model(model: str) -> str:
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: « Développement » → « developpement »."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 class HashEmbeddings(NamedEmbeddings):

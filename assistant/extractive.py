@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ from assistant.ranker import RankedUnit, rank
 from assistant.schema import Citation, Passage
 from assistant.sentences import sentence_spans
 from assistant.short_answer import ShortAnswer, short_answer
+from assistant.text import fold
 from assistant.units import Unit, opening, quotable_units
 
 REFUSAL = "Je n'ai pas trouvé de réponse à cette question dans les ressources disponibles."
@@ -69,8 +69,8 @@ def question_parts(question: str) -> list[str]:
 
 
 def _normal_words(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+    # Whitespace collapsed too: two quotes are duplicates whatever their line breaks.
+    return " ".join(fold(text).split())
 
 
 def _overlaps(a: Unit, b: Unit) -> bool:

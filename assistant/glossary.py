@@ -28,7 +28,6 @@ Matching rules:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 import yaml
 
 from assistant.errors import AssistantError
+from assistant.text import fold
 
 
 class GlossaryError(AssistantError, ValueError):
@@ -66,15 +66,10 @@ _DE = frozenset({"de", "du", "des", "d"})
 _ACRONYM = re.compile(r"(?:[A-Z0-9]\.?){2,}")
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 def _norm_words(text: str) -> list[str]:
     """Words for phrase matching: folded, « d' » → « de », plural -s/-x dropped."""
     out = []
-    for w in _WORD.findall(_fold(text).replace("’", "'")):
+    for w in _WORD.findall(fold(text).replace("’", "'")):
         if w in _DE:
             out.append("de")
         elif len(w) > 3 and w[-1] in "sx":
@@ -103,7 +98,7 @@ def _acronym_pattern(form: str) -> re.Pattern[str]:
     # acronym that is no French word: « odd », « rse » count, « face », « impact », « phare » do not.
     spellings = [body(letters), body([c.upper() for c in letters])]
     plain = "".join(letters).lower()
-    if 3 <= len(plain) <= 4 and _fold(plain) not in _FRENCH_WORDS:
+    if 3 <= len(plain) <= 4 and fold(plain) not in _FRENCH_WORDS:
         spellings.append(f"(?i:{body(letters)})")
     # Not glued to a letter or digit before, nor to a letter after (« ODD17 » is still ODD).
     return re.compile(rf"(?<![^\W_])(?:{'|'.join(spellings)})(?![^\W\d_])")

@@ -32,6 +32,7 @@ import numpy as np
 import Stemmer
 
 from assistant.errors import AssistantError
+from assistant.text import strip_accents
 
 # Bump when analyze() changes: an index saved by another pipeline is refused.
 ANALYZER_VERSION = 1
@@ -104,17 +105,12 @@ class LexicalIndexError(AssistantError, RuntimeError):
     """A saved lexical index is missing, damaged or built by another analyzer (message in French)."""
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 @lru_cache(maxsize=200_000)
 def _term(word: str) -> str:
     """One lower-case word → its index term; "" for a stop word or a lone letter."""
     if word[0].isdigit():
         return word.replace(",", ".")
-    word = _fold(word)
+    word = strip_accents(word)  # already lower-cased (and NFKC) by analyze: the case is not touched again
     if word in _STOP_WORDS or len(word) < 2:
         return ""
     term = _stem(word)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -31,6 +30,7 @@ import numpy as np
 
 from assistant.lexical import analyze
 from assistant.schema import Passage
+from assistant.text import fold
 from assistant.units import Unit
 
 QuestionKind = Literal["number", "date", "entity", "place", "definition", "other"]
@@ -57,8 +57,8 @@ FEATURES = (
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("’", "'")
+    # The typographic apostrophe becomes the plain one: the patterns below are written with « ' » only.
+    return fold(text).replace("’", "'")
 
 
 # --------------------------------------------------------------------------- question kinds

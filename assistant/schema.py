@@ -36,7 +36,7 @@ PROVENANCE_KEYS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Passage:
     """A retrieved passage with its provenance and how it was found."""
 
@@ -89,7 +89,7 @@ class Passage:
         return data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Citation:
     """``[n]`` in an answer, tied to the passage it points to and the quoted words."""
 
@@ -114,7 +114,7 @@ class Citation:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DroppedSentence:
     """A generated sentence removed by the verifier, with the rule it broke."""
 
@@ -122,7 +122,7 @@ class DroppedSentence:
     reason: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Answer:
     question: str
     standalone_question: str

@@ -30,7 +30,6 @@ can show its own refusal.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -47,6 +46,7 @@ from assistant.citations import (
 from assistant.lexical import analyze
 from assistant.schema import Citation, DroppedSentence, Passage
 from assistant.sentences import sentence_spans, split_sentences
+from assistant.text import fold
 
 __all__ = [
     "MIN_SUPPORT",
@@ -70,7 +70,7 @@ REASON_EMPTY = "aucune information vérifiable"
 REASON_ABSTENTION = "le modèle indique ne pas avoir trouvé la réponse dans les sources"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verified:
     """What survives verification: the kept text, its citations and the dropped sentences."""
 
@@ -84,8 +84,8 @@ class Verified:
 # -- instructions hidden in documents ---------------------------------------------------------
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", normalise_for_match(text).lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    # Spaces, apostrophes and dashes unified first: the instruction patterns are written with the plain ones.
+    return fold(normalise_for_match(text))
 
 
 # Where an imperative can stand: start of text or clause, after a quote, or after « et », « puis »…
@@ -247,7 +247,7 @@ def verify_sentence(
     sentence = sentence.strip()
 
     def drop(reason: str) -> tuple[str, list[Citation], DroppedSentence]:
-        return "", [], DroppedSentence(sentence, reason)
+        return "", [], DroppedSentence(text=sentence, reason=reason)
 
     numbers = cited_numbers(sentence)
     if not numbers:
@@ -324,7 +324,7 @@ def verify_answer(text: str, passages: Sequence[Passage]) -> Verified:
             if (c.n, c.quote) not in seen:
                 seen.add((c.n, c.quote))
                 citations.append(c)
-    return Verified(_join(kept), citations, dropped, kept, abstained and not kept)
+    return Verified(text=_join(kept), citations=citations, dropped=dropped, kept=kept, abstained=abstained and not kept)
 
 
 def _join(sentences: Sequence[str]) -> str:

@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
+from assistant.text import fold
+
 # ---------------------------------------------------------------------------
 # Normalisation for French fact matching
 # ---------------------------------------------------------------------------
@@ -56,8 +58,7 @@ def normalise(text: str) -> str:
     # Unify spaces first, before NFKD could turn some of them into something else.
     text = re.sub(f"[{_SPACES}]", " ", text)
     text = _GROUPED.sub(lambda m: re.sub(r"\D", "", m.group(0)), text)
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = fold(text)
     for apostrophe in _APOSTROPHES:
         text = text.replace(apostrophe, " ")
     text = _PERCENT_WORDS.sub("%", text)

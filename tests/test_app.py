@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import pytest
 from gradio_client import Client
 
@@ -17,7 +18,7 @@ import app as webapp
 from assistant.feedback import FeedbackStore
 from assistant.settings import Settings
 from ingest.index import run_ingest
-from tests.test_app_support import (
+from tests.appserver import (
     HOSTILE_MD_QUESTION,
     HOSTILE_QUESTION,
     SECRET,
@@ -60,7 +61,7 @@ def test_ask_api_returns_the_cli_json(live: tuple[str, Settings], monkeypatch: p
 
     # Same JSON as `python -m assistant ask --json` on the same index (timings aside).
     _env(monkeypatch, settings)
-    from assistant.__main__ import main
+    from assistant.cli import main
 
     assert main(["ask", QUESTION, "--json"]) == 0
     cli = json.loads(capsys.readouterr().out)
@@ -391,12 +392,21 @@ def test_main_errors_are_one_french_line(tmp_path: Path, monkeypatch: pytest.Mon
     assert err.startswith("Erreur : impossible d'écouter sur 127.0.0.1:") and "Traceback" not in err
 
 
-def test_limits_and_privacy_settings_without_an_index(tmp_path: Path) -> None:
+def test_limits_and_privacy_settings_without_an_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Gradio keeps the queue's size to itself: what the app asks of Blocks.queue is what is checked.
+    queued: list[tuple[gr.Blocks, dict[str, Any]]] = []
+    queue = gr.Blocks.queue
+
+    def recording_queue(self: gr.Blocks, *args: Any, **kwargs: Any) -> gr.Blocks:
+        queued.append((self, kwargs))
+        return queue(self, *args, **kwargs)
+
+    monkeypatch.setattr(gr.Blocks, "queue", recording_queue)
     settings = app_settings(tmp_path, write_app_corpus(tmp_path), max_queue=7, concurrency_limit=3)
     app = webapp.build_app(settings)
-    blocks = webapp._gradio_app(app).get_blocks()
-    assert blocks._queue.max_size == 7 and blocks.analytics_enabled is False
-    assert blocks.enable_monitoring is False and blocks.max_file_size == 1
+    [(blocks, options)] = [(b, kw) for b, kw in queued if kw]  # gr.Blocks() first queues with the defaults
+    assert options == {"max_size": 7, "default_concurrency_limit": 3, "api_open": False}
+    assert blocks.enable_monitoring is False
     fns = {fn.api_name: fn for fn in blocks.fns.values() if fn.api_name}
     assert fns["ask"].concurrency_limit == 3 and fns["respond"].concurrency_limit == 3
     assert fns["ask"].concurrency_id == fns["respond"].concurrency_id  # one pool for the chat and the API
@@ -404,4 +414,6 @@ def test_limits_and_privacy_settings_without_an_index(tmp_path: Path) -> None:
         chat, *_ = _client(url).predict("Que dit l'Agenda 2030 ?", "extractive", False, api_name="/respond")
         assert "Aucun index n'est disponible" in _messages_html(chat)[-1]
         assert raw_request(url, "GET", "/documents/guide-alliances")[0] == 404
-        assert "python -m ingest" in raw_request(url, "GET", "/config")[2].decode()
+        config = json.loads(raw_request(url, "GET", "/config")[2])
+        assert config["analytics_enabled"] is False and config["max_file_size"] == 1
+        assert "python -m ingest" in json.dumps(config, ensure_ascii=False)

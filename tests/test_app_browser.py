@@ -18,7 +18,7 @@ from assistant.feedback import FeedbackStore
 from assistant.schema import Answer
 from assistant.settings import Settings
 from ingest.index import run_ingest
-from tests.test_app_support import HOSTILE_MD_QUESTION, HOSTILE_QUESTION, app_settings, serve, write_app_corpus
+from tests.appserver import HOSTILE_MD_QUESTION, HOSTILE_QUESTION, app_settings, serve, write_app_corpus
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import pytest
 from assistant.catalog import Catalog
 from assistant.schema import Answer, Citation, Passage
 from assistant.settings import Settings
-from tests.test_app_support import active_content
+from tests.appserver import active_content
 from webui import render
 from webui.catalog import document_rows, filter_rows
 from webui.documents import DocumentLibrary, render_document_view
@@ -46,7 +46,7 @@ def test_card_has_title_publisher_page_highlight_and_links() -> None:
     passage = _passage("Première phrase du passage. Un catalyseur territorial a quatre missions. Dernière phrase.")
     answer = _answer("D'après « Guide des alliances », page 3 :\n\n"
                      "- « Un catalyseur territorial a quatre missions. » [1]",
-                     [Citation(1, passage, "Un catalyseur territorial a quatre missions.")], [passage])
+                     [Citation(n=1, passage=passage, quote="Un catalyseur territorial a quatre missions.")], [passage])
     out = render.render_answer(answer)
     assert "\n" not in out  # one HTML block for the chatbot's Markdown reader
     assert "Mode : extraits des documents" in out
@@ -62,8 +62,8 @@ def test_card_has_title_publisher_page_highlight_and_links() -> None:
 def test_printed_page_label_and_unpaginated_documents() -> None:
     pdf = _passage("Texte de la page.", page=5, page_label="iii")
     md = _passage("Texte du guide.", doc_id="odd17", format="md", page=1, url="")
-    out = render.render_answer(_answer("x [1] [2]", [Citation(1, pdf, "Texte de la page."),
-                                                     Citation(2, md, "Texte du guide.")], [pdf, md]))
+    out = render.render_answer(_answer("x [1] [2]", [Citation(n=1, passage=pdf, quote="Texte de la page."),
+                                                     Citation(n=2, passage=md, quote="Texte du guide.")], [pdf, md]))
     assert "Ouvrir à la page iii" in out and 'href="/documents/guide-alliances#page=5"' in out
     assert "Document non paginé" in out and "Ouvrir le document" in out and 'href="/documents/odd17#page=1"' in out
     assert out.count("Publication d'origine") == 1
@@ -72,7 +72,7 @@ def test_printed_page_label_and_unpaginated_documents() -> None:
 def test_hostile_text_everywhere_is_inert() -> None:
     passage = _passage(HOSTILE, title="<img src=x onerror=alert(7)>Titre", publisher="<script>alert(8)</script>",
                        section="<svg onload=alert(9)>", url="javascript:alert(10)")
-    answer = _answer(f"D'après :\n\n- « {HOSTILE} » [1]", [Citation(1, passage, HOSTILE)], [passage],
+    answer = _answer(f"D'après :\n\n- « {HOSTILE} » [1]", [Citation(n=1, passage=passage, quote=HOSTILE)], [passage],
                      question=HOSTILE, standalone_question=HOSTILE + " (suite)",
                      notice="<b onmouseover=alert(11)>x</b>")
     for out in (render.render_answer(answer), render.render_user(HOSTILE), render.render_pending(HOSTILE),
@@ -97,7 +97,7 @@ def test_refusal_shows_closest_documents() -> None:
 
 def test_mode_notice_and_understood_question() -> None:
     p = _passage("Une phrase.")
-    answer = _answer("Une phrase [1]", [Citation(1, p, "Une phrase.")], [p], mode="llm",
+    answer = _answer("Une phrase [1]", [Citation(n=1, passage=p, quote="Une phrase.")], [p], mode="llm",
                      standalone_question="Et lui ? (catalyseur)", question="Et lui ?",
                      notice="Le modèle de langage n'est pas disponible : voici les extraits des documents.")
     out = render.render_answer(answer, plain_language=True)
@@ -126,7 +126,8 @@ def test_highlight_tolerates_spacing_and_reports_missing_quotes() -> None:
     html_, found = render.highlight("Un  texte\navec des   espaces. Suite.", ["texte avec des espaces."])
     assert found and "<mark>texte avec des   espaces.</mark>" in html_
     p = _passage("Le passage ne contient pas la phrase.")
-    out = render.render_card(render.cards_from_citations([Citation(1, p, "Phrase absente du passage.")])[0])
+    absent = Citation(n=1, passage=p, quote="Phrase absente du passage.")
+    out = render.render_card(render.cards_from_citations([absent])[0])
     assert "Phrase citée : « Phrase absente du passage. »" in out
     long_text = ("mot " * 400) + "La phrase citée est ici." + (" fin" * 400)
     html_, _ = render.highlight(long_text, ["La phrase citée est ici."])

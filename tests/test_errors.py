@@ -37,7 +37,7 @@ def test_the_app_shows_the_french_message_of_any_of_them() -> None:
 
 def test_the_command_line_prints_one_french_line_for_a_bad_setting(capsys: pytest.CaptureFixture[str],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant.__main__ import main
+    from assistant.cli import main
 
     monkeypatch.setenv("ASSISTANT_K", "beaucoup")
     assert main(["search", "ODD"]) == 2

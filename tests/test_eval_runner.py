@@ -11,7 +11,7 @@ import pytest
 
 from assistant.schema import Answer, Citation, Passage
 from assistant.settings import Settings
-from evals import __main__ as cli
+from evals import cli
 from evals.report import changed_questions, render_html, render_markdown
 from evals.run import (
     Config,
@@ -58,7 +58,8 @@ def _answer(text: str, citations: list[Citation], passages: list[Passage], absta
 
 def test_score_answer_on_a_good_answer() -> None:
     quote = "Le RAMEAU a été créé en 2006."
-    ans = _answer(f"D'après Le-Rameau :\n\n- « {quote} » [1]", [Citation(1, RAMEAU, quote)], [MOOC, RAMEAU])
+    ans = _answer(f"D'après Le-Rameau :\n\n- « {quote} » [1]", [Citation(n=1, passage=RAMEAU, quote=quote)],
+                  [MOOC, RAMEAU])
     record = score_answer(FACTUAL, ans, None, 0.3)
     assert record["retrieval_doc"]["hit@1"] == 0.0
     assert record["retrieval_doc"]["mrr@10"] == 0.5
@@ -73,7 +74,7 @@ def test_score_answer_on_a_good_answer() -> None:
 def test_score_answer_flags_invented_quotes_and_wrong_support() -> None:
     ans = _answer(
         "Le RAMEAU date de 2006 [1]. Il a 1 000 exemples [2].",
-        [Citation(1, RAMEAU, "créé en 2007"), Citation(2, MOOC, "Le MOOC est gratuit")],
+        [Citation(n=1, passage=RAMEAU, quote="créé en 2007"), Citation(n=2, passage=MOOC, quote="Le MOOC est gratuit")],
         [RAMEAU, MOOC],
     )
     record = score_answer(FACTUAL, ans, None, 0.3)
@@ -87,8 +88,8 @@ def test_score_answer_flags_invented_quotes_and_wrong_support() -> None:
 
 def test_abstention_and_summary() -> None:
     refused_ooc = score_answer(OUT, _answer("Je n'ai pas trouvé…", [], [MOOC], abstained=True), None, 0.1)
-    answered_ooc = score_answer(OUT, _answer("Le MOOC [1]", [Citation(1, MOOC, "Le MOOC est gratuit")], [MOOC]),
-                                None, 0.1)
+    answered_ooc = score_answer(
+        OUT, _answer("Le MOOC [1]", [Citation(n=1, passage=MOOC, quote="Le MOOC est gratuit")], [MOOC]), None, 0.1)
     refused_in = score_answer(FACTUAL, _answer("Je n'ai pas trouvé… 2006", [], [RAMEAU], abstained=True), None, 0.1)
     assert refused_ooc["failures"] == []
     assert answered_ooc["failures"] == ["a répondu au lieu de refuser (hors corpus)"]
@@ -100,9 +101,9 @@ def test_abstention_and_summary() -> None:
     assert summary["latency_s"]["total"]["p50"] == 0.3
     assert summary["llm_fallback_rate"] is None  # extractive answers only
     quote = "Le RAMEAU a été créé en 2006."
-    fallback = _answer(f"- « {quote} » [1]", [Citation(1, RAMEAU, quote)], [RAMEAU])
+    fallback = _answer(f"- « {quote} » [1]", [Citation(n=1, passage=RAMEAU, quote=quote)], [RAMEAU])
     fallback.mode, fallback.notice = "llm", "Aucune phrase de la réponse générée n'a pu être vérifiée…"
-    generated = _answer("Le RAMEAU date de 2006 [1].", [Citation(1, RAMEAU, "créé en 2006")], [RAMEAU])
+    generated = _answer("Le RAMEAU date de 2006 [1].", [Citation(n=1, passage=RAMEAU, quote="créé en 2006")], [RAMEAU])
     generated.mode = "llm"
     llm = summarise([score_answer(FACTUAL, fallback, None, 0.1), score_answer(FACTUAL, generated, None, 0.1)])
     assert llm["llm_fallback_rate"] == 0.5
@@ -154,8 +155,8 @@ def _results(records: list[dict], skipped: dict[str, str] | None = None) -> dict
 
 def test_report_escapes_every_text() -> None:
     nasty = EvalQuestion(id="q<1>", type="out-of-corpus", question="<script>alert('x')</script> | pipe")
-    record = score_answer(nasty, _answer("<img src=x onerror=alert(1)> [1]", [Citation(1, MOOC, "<b>gras</b>")],
-                                         [MOOC]), None, 0.2)
+    record = score_answer(nasty, _answer("<img src=x onerror=alert(1)> [1]",
+                                         [Citation(n=1, passage=MOOC, quote="<b>gras</b>")], [MOOC]), None, 0.2)
     html = render_html(_results([record]))
     assert "<script>alert" not in html and "&lt;script&gt;" in html
     assert "<img src=x" not in html and "&lt;b&gt;gras" in html
@@ -208,13 +209,16 @@ COST = EvalQuestion(
 
 def test_score_answer_fact_on_expected_page() -> None:
     quote = "Le raccordement coûte en moyenne 1 525 € par logement."
-    on_page = score_answer(COST, _answer(f"« {quote} » [1]", [Citation(1, GUIDE_P16, quote)], [GUIDE_P16]), None, 0.1)
+    on_page = score_answer(
+        COST, _answer(f"« {quote} » [1]", [Citation(n=1, passage=GUIDE_P16, quote=quote)], [GUIDE_P16]), None, 0.1)
     assert on_page["fact_on_expected_page"] is True
     other = "Le raccordement coûte en moyenne 1 525 € par logement, selon une autre étude."
-    elsewhere = score_answer(COST, _answer(f"« {other} » [1]", [Citation(1, GUIDE_P3, other)], [GUIDE_P3]), None, 0.1)
+    elsewhere = score_answer(
+        COST, _answer(f"« {other} » [1]", [Citation(n=1, passage=GUIDE_P3, quote=other)], [GUIDE_P3]), None, 0.1)
     assert elsewhere["fact_recall"] == 1.0 and elsewhere["fact_on_expected_page"] is False
-    no_fact = score_answer(COST, _answer("Rien de chiffré [1]", [Citation(1, GUIDE_P16, "Le raccordement")],
-                                         [GUIDE_P16]), None, 0.1)
+    no_fact = score_answer(COST, _answer("Rien de chiffré [1]",
+                                         [Citation(n=1, passage=GUIDE_P16, quote="Le raccordement")], [GUIDE_P16]),
+                           None, 0.1)
     assert no_fact["fact_on_expected_page"] is None
     refused = score_answer(COST, _answer("Je n'ai pas trouvé… 1 525", [], [GUIDE_P16], abstained=True), None, 0.1)
     assert refused["fact_on_expected_page"] is None
@@ -226,8 +230,8 @@ def _split_records() -> list[dict]:
     answer whose fact is quoted from another page. Two of them have a hard layout."""
     quote = "Le raccordement coûte en moyenne 1 525 € par logement."
     other = "Le raccordement coûte en moyenne 1 525 € par logement, selon une autre étude."
-    good = _answer(f"« {quote} » [1]", [Citation(1, GUIDE_P16, quote)], [GUIDE_P16])
-    astray = _answer(f"« {other} » [1]", [Citation(1, GUIDE_P3, other)], [GUIDE_P3])
+    good = _answer(f"« {quote} » [1]", [Citation(n=1, passage=GUIDE_P16, quote=quote)], [GUIDE_P16])
+    astray = _answer(f"« {other} » [1]", [Citation(n=1, passage=GUIDE_P3, quote=other)], [GUIDE_P3])
     refusal = _answer("Je n'ai pas trouvé…", [], [GUIDE_P3], abstained=True)
     ooc = EvalQuestion(id="r9", type="out-of-corpus", question="La cantine ?", split="tune", category="hors-corpus")
     return [

@@ -26,7 +26,7 @@ def _answer(question: str = "Combien de temps dure un mandat ?") -> Answer:
     p1, p2 = _passage(), _passage("p2", "Autre passage retrouvé mais non cité.")
     return Answer(question=question, standalone_question=question + " (mandat)", mode="extractive",
                   text="D'après « Lettre aux élus » :\n\n- « Le mandat municipal dure 6 ans. » [1]", abstained=False,
-                  citations=[Citation(1, p1, "Le mandat municipal dure 6 ans.")], passages=[p1, p2],
+                  citations=[Citation(n=1, passage=p1, quote="Le mandat municipal dure 6 ans.")], passages=[p1, p2],
                   timings={"total": 0.12345})
 
 
@@ -138,7 +138,7 @@ def test_concurrent_writers(feedback_store: FeedbackStore) -> None:
 
 
 def test_cli_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from assistant.__main__ import main
+    from assistant.cli import main
 
     data = tmp_path / "data"
     store = FeedbackStore(data / "feedback.sqlite")

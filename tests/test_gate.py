@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from evals import __main__ as cli
+from evals import cli
 from evals.gate import (
     THRESHOLDS_FILE,
     Check,

@@ -16,8 +16,8 @@ from assistant import store
 from assistant.retrieve import Retriever
 from assistant.schema import CHUNK_INDEX, CONTENT_HASH, DOC_ID, PAGE, PROVENANCE_KEYS, SECTION, SOURCE_PATH
 from assistant.settings import Settings
-from ingest.__main__ import main as ingest_main
 from ingest.clean import drop_running_lines, normalise_text
+from ingest.cli import main as ingest_main
 from ingest.index import run_ingest
 from ingest.load import LoadError, LoadLimits, load_file
 from ingest.split import split_pages

@@ -1,0 +1,201 @@
+"""``search``, ``ask`` and ``feedback``: the command-line face of the library, and the options every command shares.
+
+The parsers are built here once and used twice: by ``python -m assistant`` (:func:`main`) and by the
+project's one command line, ``alliances`` (``cli.py``). ``--db``, ``--corpus`` and ``--json`` are declared
+here only; ``ingest``, ``evals`` and ``serve`` add them with the same functions.
+
+Errors are turned into one French line on stderr here (exit 2 for configuration
+or usage, 1 for a question that cannot be answered); never a stack trace.
+Building a parser imports nothing heavy: each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import AssistantError
+from assistant.settings import Settings
+
+Handler = Callable[[argparse.Namespace], int]
+
+# -- options shared by every command line of the project ---------------------------------------------
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path,
+                        help="dossier des données et de l'index (défaut : ASSISTANT_DATA_DIR ou data/)")
+
+
+def add_corpus_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", type=Path, help="dossier du corpus (défaut : ASSISTANT_CORPUS_DIR ou corpus/)")
+
+
+def add_json_option(parser: argparse.ArgumentParser, help: str = "sortie JSON") -> None:
+    parser.add_argument("--json", action="store_true", help=help)
+
+
+def _add_question_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("question", nargs="?", default="")
+    add_db_option(parser)
+    add_json_option(parser)
+    parser.add_argument("--questions", type=Path,
+                        help="fichier JSONL, une ligne {\"id\", \"question\"[, \"history\"]} par question")
+
+
+# -- search, ask, feedback ----------------------------------------------------------------------------
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``search``, ``ask`` and ``feedback`` under ``sub`` (of ``python -m assistant`` or of ``alliances``)."""
+    search = sub.add_parser("search", help="passages classés pour une question",
+                            description="Passages classés pour une question (sans réponse rédigée).")
+    search.add_argument("--k", type=int, help="nombre de passages (défaut : réglage ASSISTANT_K)")
+    search.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
+    search.add_argument("--doc", action="append", default=[], help="filtrer sur un document (id)")
+    search.add_argument("--publisher", action="append", default=[], help="filtrer sur un éditeur")
+    search.add_argument("--theme", action="append", default=[], help="filtrer sur un thème")
+    search.add_argument("--format", action="append", default=[], help="filtrer sur un format (pdf, html…)")
+    _add_question_options(search)
+    search.set_defaults(handler=_with_settings(_search))
+
+    ask = sub.add_parser("ask", help="réponse sourcée à une question",
+                         description="Réponse sourcée à une question (extraits cités, ou texte rédigé et vérifié).")
+    ask.add_argument("--mode", choices=["extractive", "llm"])
+    ask.add_argument("--plain", action="store_true", help="langage simple")
+    _add_question_options(ask)
+    ask.set_defaults(handler=_with_settings(_ask))
+
+    feedback = sub.add_parser("feedback", help="exporter les retours des utilisateurs",
+                              description="Exporte les avis des utilisateurs et les réponses qu'ils notent.")
+    feedback.add_argument("action", choices=["export"])
+    feedback.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
+    feedback.add_argument("--out", type=Path, help="fichier de sortie (défaut : sortie standard)")
+    add_db_option(feedback)
+    feedback.set_defaults(handler=_with_settings(_feedback))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m assistant",
+                                     description="Assistant des alliances territoriales (ligne de commande).")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def _questions(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    if args.questions:
+        with args.questions.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError:
+                        raise ValueError(f"ligne {number} de {args.questions} : JSON invalide") from None
+    elif args.question.strip():
+        yield {"question": args.question}
+    else:
+        raise ValueError("indiquez une question, ou un fichier avec --questions")
+
+
+def _search(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.retrieve import Filters, Retriever
+
+    retriever = Retriever(settings)
+    filters = Filters(doc_ids=tuple(args.doc), publishers=tuple(args.publisher), themes=tuple(args.theme),
+                      formats=tuple(args.format))
+    for item in _questions(args):
+        result = retriever.search(item["question"], k=args.k, mode=args.mode, filters=filters)
+        if args.json or args.questions:
+            record = {
+                "id": item.get("id"),
+                "question": item["question"],
+                "expanded_query": result.expanded_query,
+                "below_floor": result.below_floor,
+                "best_similarity": round(result.best_similarity, 4),
+                "passages": [
+                    {"doc_id": p.doc_id, "source_path": p.source_path, "title": p.title, "page": p.page,
+                     "section": p.section, "score": round(p.score, 5), "retrievers": list(p.retrievers),
+                     "text": p.text}
+                    for p in result.passages
+                ],
+            }
+            print(json.dumps(record, ensure_ascii=False))
+            continue
+        if result.below_floor:
+            print("(aucun passage ne dépasse le seuil de pertinence : l'assistant refuserait de répondre)")
+        for rank, p in enumerate(result.passages, start=1):
+            section = f" — {p.section}" if p.section else ""
+            print(f"{rank}. [{p.score:.4f} · {'+'.join(p.retrievers)}] {p.doc_id} « {p.title} » p. {p.page}{section}")
+            print("   " + p.text[:220].replace("\n", " ") + ("…" if len(p.text) > 220 else ""))
+    return 0
+
+
+def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.answer import Assistant, QuestionError
+
+    assistant = Assistant(settings)
+    code = 0
+    for item in _questions(args):
+        try:
+            answer = assistant.answer(item["question"], item.get("history", []), mode=args.mode,
+                                      plain_language=True if args.plain else None)
+        except QuestionError as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            code = 1
+            continue
+        if args.json or args.questions:
+            data = answer.to_json()
+            if "id" in item:
+                data = {"id": item["id"], **data}
+            print(json.dumps(data, ensure_ascii=False))
+            continue
+        print(answer.text)
+        if answer.notice:
+            print(f"\n({answer.notice})")
+        if answer.citations:
+            print("\nSources :")
+            for n in sorted({c.n for c in answer.citations}):
+                p = next(c.passage for c in answer.citations if c.n == n)
+                where = f", page {p.printed_page}" if p.format == "pdf" else ""
+                url = f" — {p.url}" if p.url else ""
+                print(f"[{n}] « {p.title} » ({p.publisher}){where} — {p.source_path}{url}")
+    return code
+
+
+def _feedback(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.feedback import FeedbackStore
+
+    out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
+    try:
+        count = FeedbackStore(settings.data_dir / "feedback.sqlite").export(out, fmt=args.format)
+    finally:
+        if args.out:
+            out.close()
+    print(f"{count} retour(s) exporté(s).", file=sys.stderr)
+    return 0
+
+
+def _with_settings(command: Callable[[Settings, argparse.Namespace], int]) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            settings = Settings.from_env()
+            if args.db:
+                settings = settings.with_overrides(data_dir=args.db.resolve())
+            return command(settings, args)
+        # The one boundary: one French line, no traceback. ValueError and OSError too: a bad --questions
+        # file or an unwritable --out is the user's to fix, and their messages name the file.
+        except (AssistantError, ValueError, OSError) as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            return 2
+
+    return handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
