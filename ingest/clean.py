@@ -53,8 +53,13 @@ def drop_running_lines(
     pages, or of the even pages, for books whose left and right pages differ — or near the edge of
     ``min_run`` pages in a row (0: never), or when it is only a page number and is the first or last
     line of its page.
+
+    The running line of a part (found by the run rule only: « FNCCR - Modèle de police d’abonnement »
+    on the annex's pages) says which part the page belongs to: it becomes the page's heading (``## …``,
+    never quoted, kept as the passages' section) instead of disappearing.
     """
     running: set[str] = set()
+    part_heads: set[str] = set()
     if len(pages) >= 3:
         edge_keys = []
         for page in pages:
@@ -69,7 +74,8 @@ def drop_running_lines(
             threshold = max(2 if group is edge_keys else 3, int(min_share * len(group) + 0.999))
             running |= {key for key, n in counts.items() if n >= threshold}
         if min_run:
-            running |= _runs_of_pages(edge_keys, min_run=min_run)
+            part_heads = _runs_of_pages(edge_keys, min_run=min_run) - running
+            running |= part_heads
     offset = _page_number_offset(pages)
     cleaned = []
     for index, page in enumerate(pages):
@@ -77,15 +83,24 @@ def drop_running_lines(
         non_empty = [i for i, ln in enumerate(lines) if ln.strip()]
         edge_idx = set(non_empty[:edge_lines] + non_empty[-edge_lines:])
         outer = set(non_empty[:1] + non_empty[-1:])
-        kept = []
+        kept: list[str] = []
+        heads: list[str] = []
         for i, ln in enumerate(lines):
+            if i in edge_idx and _line_key(ln) in part_heads:
+                head = _TRAILING_PAGE_NUMBER.sub("", ln).strip(" |–—-")
+                if head and head not in heads:
+                    heads.append(head)
+                continue
             if (i in edge_idx and _line_key(ln) in running) or (i in outer and is_page_number(ln)):
                 continue
             if i in outer and offset is not None:
                 ln = _strip_page_number_cell(ln, index + 1 + offset)
             kept.append(ln)
-        cleaned.append("\n".join(kept).strip())
+        cleaned.append("\n".join([f"## {head}" for head in heads] + kept).strip())
     return cleaned
+
+
+_TRAILING_PAGE_NUMBER = re.compile(r"(?:\s*[|–—-]?\s*(?:page\s*)?\d{1,3}(?:\s*/\s*\d{1,3})?)$", re.IGNORECASE)
 
 
 def _runs_of_pages(edge_keys: list[set[str]], *, min_run: int) -> set[str]:

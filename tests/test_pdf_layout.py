@@ -227,14 +227,17 @@ def test_page_number_cell_is_stripped_only_when_it_is_the_page_number() -> None:
         f"Texte de la page {n}.\nTotal | {n + 40}\nConclusion de la page" for n in range(1, 5)]
 
 
-def test_running_head_of_an_annex_is_dropped() -> None:
+def test_running_footer_of_an_annex_becomes_its_heading() -> None:
     # The guide's last three pages are a model contract with its own footer: too few pages for the share rule.
     bodies = ["Le réseau compte 640 tracés.", "Le service est gratuit.", "La TVA réduite est de 5,5 %.",
               "Le seuil est de 1,5 MWh.", "Un abonné signe une police.", "La sous-station est au pied de l'immeuble.",
               "Le syndic convoque l'assemblée.", "Le vote se fait à la majorité absolue."]
     pages = [body if n < 6 else f"{body}\nFNCCR - Modèle de police d’abonnement – version nov19 {n - 5}"
              for n, body in enumerate(bodies, 1)]
-    assert drop_running_lines(pages) == bodies
+    cleaned = drop_running_lines(pages)
+    assert cleaned[:5] == bodies[:5]
+    # Its running footer says which part a page belongs to: the page's heading, without the page number.
+    assert cleaned[5:] == [f"## FNCCR - Modèle de police d’abonnement – version nov19\n{body}" for body in bodies[5:]]
 
 
 def test_bare_page_number_at_an_edge_is_dropped_even_in_a_short_document() -> None:
