@@ -124,15 +124,22 @@ def coverage(question: str, units: Sequence[Unit], passages: Sequence[Passage],
     return 0.5 * share + 0.5 * together
 
 
+_SENTENCE_END = re.compile(r"[.!?…]\s*[»)\]\"”]*\s*$")
+
+
 def _without_boilerplate(unit: Unit, passages: Sequence[Passage], boilerplate: Collection[str]) -> Unit | None:
     """The unit, or what follows its first sentence when that sentence is boilerplate (None if nothing)."""
     if opening(unit.text) not in boilerplate:
         return unit
     text = passages[unit.passage_index].text
-    spans = [(s, e) for s, e in sentence_spans(text[unit.start:unit.end]) if e > s]
-    if len(spans) < 2:
+    piece = text[unit.start:unit.end]
+    spans = [(s, e) for s, e in sentence_spans(piece) if piece[s:e].strip()]
+    # The boilerplate sentence may run over several lines (« … le guide original du » / « Comité 21. »):
+    # what follows starts after its full stop, never inside it.
+    ends = [i for i, (s, e) in enumerate(spans) if _SENTENCE_END.search(piece[s:e])]
+    if not ends or ends[0] + 1 >= len(spans):
         return None
-    start = unit.start + spans[1][0]
+    start = unit.start + spans[ends[0] + 1][0]
     return Unit(unit.passage_index, start, unit.end, text[start:unit.end].strip())
 
 

@@ -179,6 +179,16 @@ def test_what_follows_a_boilerplate_sentence_in_the_same_unit_can_still_be_quote
     assert all(passages[0].text[u.start:u.end] == u.text for u in sel.units)
 
 
+def test_a_boilerplate_sentence_over_two_lines_is_cut_at_its_full_stop() -> None:
+    # « … le guide original du » / « Comité 21. » is one sentence: the quote must not start at « Comité 21. ».
+    from assistant.units import opening
+
+    note = "Cette fiche ressource est un résumé rédigé par le projet ; ce n'est pas le guide original du\nComité 21."
+    passages = [make_passage(note + " Elle rappelle ce qu'est l'Agenda 2030 pour les communes.")]
+    sel = select("Que rappelle la fiche sur l'Agenda 2030 ?", passages, EMBEDDER, CAL, boilerplate={opening(note)})
+    assert [u.text for u in sel.units] == ["Elle rappelle ce qu'est l'Agenda 2030 pour les communes."]
+
+
 def test_precomputed_unit_vectors_are_what_ranking_reads(tmp_path: Path) -> None:
     class Counting(HashEmbeddings):
         def __init__(self) -> None:
