@@ -1,7 +1,7 @@
 """``Assistant(settings).answer(question, history) -> Answer`` — the one entry point (``stream`` for the app).
 
 The path of one question:
-  1. validate it (empty, too long → :class:`QuestionError` in French);
+  1. validate it (empty, no letter, too long → :class:`QuestionError` in French; control characters dropped);
   2. rewrite a follow-up into a standalone question (LLM, or carried key terms);
   3. retrieve passages (:mod:`assistant.retrieve`); below the relevance floor → refuse;
   4. extractive answer (always computed: it is the default and the fallback);
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -61,9 +62,16 @@ class Assistant:
     # -- pieces ----------------------------------------------------------------------------
 
     def validate(self, question: str) -> str:
-        question = (question or "").strip()
+        """The question as it will be answered, or :class:`QuestionError` (French) when it cannot be."""
+        # NUL and other control characters reach nothing useful (the index has none) and may break a log
+        # line or a terminal; tabs and line breaks are only spacing.
+        question = "".join(" " if ch in "\t\n\r" else ch for ch in (question or "")
+                           if ch in "\t\n\r" or unicodedata.category(ch) != "Cc").strip()
         if not question:
             raise QuestionError("Veuillez saisir une question.")
+        if not any(ch.isalpha() for ch in question):
+            # Emoji or punctuation alone share no word with the corpus: any passage quoted would be unrelated.
+            raise QuestionError("Votre question ne contient aucun mot : pouvez-vous la formuler avec des mots ?")
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(
                 f"Votre question est trop longue ({len(question)} caractères ; "

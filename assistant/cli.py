@@ -86,19 +86,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _questions(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    if args.questions:
-        with args.questions.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError:
-                        raise ValueError(f"ligne {number} de {args.questions} : JSON invalide") from None
-    elif args.question.strip():
-        yield {"question": args.question}
-    else:
-        raise ValueError("indiquez une question, ou un fichier avec --questions")
+class _Batch:
+    """The questions of a command: the one of the command line, or each row of ``--questions``.
+
+    A malformed row is reported on stderr with its line number and skipped, so that one bad row never
+    costs the answers to the others; ``bad`` counts them (the command then exits with status 1).
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.bad = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        args = self.args
+        if not args.questions:
+            if not args.question.strip():
+                raise ValueError("indiquez une question, ou un fichier avec --questions")
+            yield {"question": args.question}
+            return
+        with args.questions.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                item, problem = _parse_row(raw)
+                if problem:
+                    self.bad += 1
+                    print(f"Erreur : ligne {number} de {args.questions} : {problem} ; ligne ignorée.",
+                          file=sys.stderr)
+                elif item is not None:
+                    yield item
+
+    def exit_code(self, code: int = 0) -> int:
+        return 1 if self.bad else code
+
+
+def _parse_row(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    """(the row, "") for a usable row, (None, "") for a blank line, (None, French problem) otherwise."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "texte qui n'est pas en UTF-8"
+    if not line.strip():
+        return None, ""
+    try:
+        item = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return None, "JSON invalide"
+    if not isinstance(item, dict):
+        return None, "chaque ligne doit être un objet JSON {\"question\": …}"
+    question = item.get("question")
+    if not isinstance(question, str):
+        return None, ("champ « question » absent" if question is None
+                      else "le champ « question » doit être un texte")
+    history = item.get("history", [])
+    if not isinstance(history, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+        for m in history
+    ):
+        return None, "le champ « history » doit être une liste de messages {\"role\": …, \"content\": …}"
+    return item, ""
 
 
 def _search(settings: Settings, args: argparse.Namespace) -> int:
@@ -107,7 +151,8 @@ def _search(settings: Settings, args: argparse.Namespace) -> int:
     retriever = Retriever(settings)
     filters = Filters(doc_ids=tuple(args.doc), publishers=tuple(args.publisher), themes=tuple(args.theme),
                       formats=tuple(args.format))
-    for item in _questions(args):
+    batch = _Batch(args)
+    for item in batch:
         result = retriever.search(item["question"], k=args.k, mode=args.mode, filters=filters)
         if args.json or args.questions:
             record = {
@@ -131,7 +176,7 @@ def _search(settings: Settings, args: argparse.Namespace) -> int:
             section = f" — {p.section}" if p.section else ""
             print(f"{rank}. [{p.score:.4f} · {'+'.join(p.retrievers)}] {p.doc_id} « {p.title} » p. {p.page}{section}")
             print("   " + p.text[:220].replace("\n", " ") + ("…" if len(p.text) > 220 else ""))
-    return 0
+    return batch.exit_code()
 
 
 def _ask(settings: Settings, args: argparse.Namespace) -> int:
@@ -139,7 +184,8 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
     assistant = Assistant(settings)
     code = 0
-    for item in _questions(args):
+    batch = _Batch(args)
+    for item in batch:
         try:
             answer = assistant.answer(item["question"], item.get("history", []), mode=args.mode,
                                       plain_language=True if args.plain else None)
@@ -163,7 +209,7 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
                 where = f", page {p.printed_page}" if p.format == "pdf" else ""
                 url = f" — {p.url}" if p.url else ""
                 print(f"[{n}] « {p.title} » ({p.publisher}){where} — {p.source_path}{url}")
-    return code
+    return batch.exit_code(code)
 
 
 def _feedback(settings: Settings, args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import re
 import shutil
 import sys
 import time
@@ -53,6 +52,7 @@ from assistant.schema import (
 )
 from assistant.settings import Settings
 from assistant.units import boilerplate_openings
+from ingest.ids import DocIdError, assign_doc_ids
 from ingest.load import LoadError, LoadLimits, corpus_files, load_file
 from ingest.manifest import DocumentEntry, ManifestError, load_manifest
 from ingest.records import SQLiteRecordManager
@@ -110,11 +110,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _slug(rel: str) -> str:
-    stem = rel.rsplit(".", 1)[0].lower()
-    return re.sub(r"[^a-z0-9]+", "-", stem).strip("-") or "document"
-
-
 @contextmanager
 def _exclusive_lock(data_dir: Path) -> Iterator[None]:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -129,11 +124,11 @@ def _exclusive_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _doc_metadata(rel: str, entry: DocumentEntry | None, loaded_title: str, author: str, fmt: str,
+def _doc_metadata(rel: str, doc_id: str, entry: DocumentEntry | None, loaded_title: str, author: str, fmt: str,
                   file_hash: str) -> dict[str, Any]:
     return {
         SOURCE_PATH: rel,
-        DOC_ID: entry.id if entry else _slug(rel),
+        DOC_ID: doc_id,
         TITLE: (entry.title if entry else "") or loaded_title or Path(rel).stem,
         PUBLISHER: (entry.publisher if entry else "") or author,
         URL: entry.url if entry else "",
@@ -239,8 +234,15 @@ def plan_ingest(
     plan = IngestPlan(previous, current, prepared=[], removed=[], documents={}, report=IngestReport())
     limits = LoadLimits(settings.pdf_timeout_s, settings.pdf_memory_mb, settings.max_file_mb)
 
+    files = list(corpus_files(corpus_dir))
+    try:
+        # Ids are decided for the whole corpus at once: a file's id depends on which other files collide with it.
+        doc_ids = assign_doc_ids((p.relative_to(corpus_dir).as_posix() for p in files),
+                                 {rel: entry.id for rel, entry in entries.items()})
+    except DocIdError as exc:
+        raise IngestConfigError(str(exc)) from exc
     seen: set[str] = set()
-    bar = tqdm(corpus_files(corpus_dir), desc="Fichiers", unit="fichier", disable=not progress,
+    bar = tqdm(files, desc="Fichiers", unit="fichier", disable=not progress,
                file=log or sys.stderr)
     for path in bar:
         rel = path.relative_to(corpus_dir).as_posix()
@@ -255,12 +257,13 @@ def plan_ingest(
             file_hash = _sha256(path)
             signature = _entry_signature(entry, settings)
             old = known.get(rel)
-            if old and old.file_hash == file_hash and old.signature == signature:
+            # A file whose id changed (a colliding file appeared or left) is re-split: its passages carry the id.
+            if old and old.file_hash == file_hash and old.signature == signature and old.doc_id == doc_ids[rel]:
                 plan.report.unchanged.append(rel)
                 plan.documents[rel] = replace(old, status="unchanged")
                 continue
             loaded = load_file(path, corpus_dir, limits)
-            meta = _doc_metadata(rel, entry, loaded.title, loaded.author, loaded.format, file_hash)
+            meta = _doc_metadata(rel, doc_ids[rel], entry, loaded.title, loaded.author, loaded.format, file_hash)
             passages = split_pages(
                 loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words
             )

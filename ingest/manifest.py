@@ -118,7 +118,7 @@ def parse_manifest(data: Any, name: str = "sources.yaml") -> Manifest:
 
     docs = [_document(d, themes, problems) for d in documents]
     pubs = [_publication(p, problems) for p in publications]
-    _no_duplicates([d.id for d in docs], "identifiant de document", name, problems)
+    _no_duplicate_ids(docs, name, problems)
     _no_duplicates([d.file for d in docs], "fichier de document", name, problems)
     _no_duplicates([p.id for p in pubs], "identifiant de publication", name, problems)
     _no_duplicates([p.file for p in pubs], "fichier de publication", name, problems)
@@ -234,6 +234,16 @@ def _publication(parsed: tuple[str, dict[str, Any]], problems: list[str]) -> Pub
     # Plain http is allowed here so that tests can serve publications from a loopback server.
     _check_url(pub.url, label, problems, ("https://", "http://"))
     return pub
+
+
+def _no_duplicate_ids(docs: list[DocumentEntry], name: str, problems: list[str]) -> None:
+    # Named by both files: the author must know which two entries to reconcile.
+    first: dict[str, str] = {}
+    for doc in docs:
+        if doc.id and doc.id in first:
+            problems.append(f"{name} : identifiant de document en double : « {doc.id} » "
+                            f"(fichiers « {first[doc.id]} » et « {doc.file} »)")
+        first.setdefault(doc.id, doc.file)
 
 
 def _no_duplicates(values: list[str], what: str, name: str, problems: list[str]) -> None:

@@ -20,6 +20,9 @@ from typing import Any
 
 from ingest.pdf_layout import first_heading, layout_lines, words_of_page
 
+# A PDF whose user password is not empty: nothing can be read without it.
+ENCRYPTED = "PDF chiffré (mot de passe requis)"
+
 
 def _outline_entries(reader: Any) -> list[tuple[str, int, int]]:
     """(title, depth, 0-based page) for each bookmark of the PDF."""
@@ -109,17 +112,20 @@ def parse_pdf(path: str, memory_mb: int, budget_s: float = 30.0) -> dict[str, An
     deadline = time.monotonic() + budget_s
     try:
         from pypdf import PdfReader
-        from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
+        from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError
 
         try:
             reader = PdfReader(path, strict=False)
             if reader.is_encrypted and not reader.decrypt(""):
-                return {"error": "PDF chiffré : impossible de l'ouvrir sans mot de passe"}
+                return {"error": ENCRYPTED}
             count = len(reader.pages)
             laid_out, heading = layout_page_texts(path, count, deadline)
             pages = [text if text is not None else plain_page_text(reader.pages[i]) for i, text in enumerate(laid_out)]
         except FileNotDecryptedError:
-            return {"error": "PDF chiffré : impossible de l'ouvrir sans mot de passe"}
+            return {"error": ENCRYPTED}
+        except DependencyError:
+            # AES needs the « cryptography » package (a declared dependency): say so rather than « illisible ».
+            return {"error": "PDF chiffré (AES) : le module « cryptography » manque pour le lire"}
         except LimitReachedError:
             return {"error": "PDF trop volumineux une fois décompressé (limite de décompression atteinte)"}
         except PdfReadError as exc:

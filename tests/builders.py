@@ -62,11 +62,13 @@ def make_image_only_pdf(path: Path) -> Path:
     return path
 
 
-def make_encrypted_pdf(path: Path, source: Path, password: str = "secret") -> Path:
+def make_encrypted_pdf(path: Path, source: Path, password: str = "secret", algorithm: str | None = None) -> Path:
+    """``source`` encrypted with ``password`` as user password; ``algorithm`` as pypdf names it (« RC4-128 »,
+    « AES-128 », « AES-256 »), pypdf's default (RC4) when None."""
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter(clone_from=PdfReader(source))
-    writer.encrypt(user_password=password, owner_password=password + "-owner")
+    writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm=algorithm)
     with path.open("wb") as fh:
         writer.write(fh)
     return path

@@ -85,6 +85,23 @@ def test_empty_and_too_long_questions_get_french_messages(indexed: Settings, fak
         assistant.answer("x" * (indexed.max_question_chars + 1))
 
 
+@pytest.mark.parametrize("question", ["🤔🤔🤔", "?!…", "« … » — ?", "🏛️ ??? \x00", "2030 ?"])
+def test_a_question_without_letters_is_refused_in_french(indexed: Settings, fake_embedder, question: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(QuestionError, match="aucun mot"):
+        _assistant(indexed, fake_embedder).answer(question)
+
+
+def test_control_characters_are_dropped_from_a_question(indexed: Settings, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+    assistant = _assistant(indexed, fake_embedder)
+    assert assistant.validate("\x00Combien de cibles\x07 compte\tl'Agenda 2030 ?\x1b\n") == (
+        "Combien de cibles compte l'Agenda 2030 ?"
+    )
+    with pytest.raises(QuestionError, match="Veuillez saisir une question"):
+        assistant.answer("\x00\x1f\x7f")
+    answer = assistant.answer("Combien de cibles\x00 compte l'Agenda 2030 ?")
+    assert "\x00" not in answer.question and answer.citations
+
+
 def test_streaming_gives_text_before_the_final_answer(indexed: Settings, fake_embedder) -> None:  # type: ignore[no-untyped-def]
     items = list(_assistant(indexed, fake_embedder).stream("Combien de cibles compte l'Agenda 2030 ?"))
     assert isinstance(items[-1], Answer) and all(isinstance(i, str) for i in items[:-1]) and len(items) >= 2

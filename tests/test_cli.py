@@ -77,3 +77,40 @@ def test_ingest_then_ask_without_gradio(settings: Settings, monkeypatch: pytest.
     answer, status = (json.loads(line) for line in proc.stdout.strip().splitlines()[-2:])
     assert status == {"code": 0, "gradio": False, "app": False}
     assert answer["question"].startswith("Combien de cibles")
+
+
+def test_batch_questions_report_each_malformed_row_and_answer_the_others(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name, value in _env(settings).items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["ingest", "--json"]) == 0
+    capsys.readouterr()
+    rows = [
+        b'{"id": "ok1", "question": "Combien de cibles compte l\'Agenda 2030 ?"}',
+        b'{"id": "sans-question"}',
+        b"42",
+        b'["une", "liste"]',
+        b'{"question": "Et ensuite ?", "history": "bonjour"}',
+        '{"question": "Où en est l\'été ?"}'.encode("latin-1"),
+        b"",
+        b'{"question": 7}',
+        b"{pas du json",
+        b'{"id": "ok2", "question": "Que propose le MOOC des alliances ?", '
+        b'"history": [{"role": "user", "content": "Bonjour"}]}',
+    ]
+    questions = tmp_path / "questions.jsonl"
+    questions.write_bytes(b"\n".join(rows) + b"\n")
+    for command in ("ask", "search"):
+        assert cli.main([command, "--questions", str(questions)]) == 1
+        captured = capsys.readouterr()
+        assert [json.loads(line)["id"] for line in captured.out.splitlines()] == ["ok1", "ok2"]
+        errors = captured.err.splitlines()
+        assert [int(line.split("ligne ")[1].split(" ")[0]) for line in errors] == [2, 3, 4, 5, 6, 8, 9]
+        assert all(line.startswith("Erreur : ligne ") and line.endswith("ligne ignorée.") for line in errors)
+        assert "Traceback" not in captured.err
+    assert "UTF-8" in errors[4] and "history" in errors[3] and "question" in errors[0]
+
+    good = tmp_path / "bonnes.jsonl"
+    good.write_bytes(rows[0] + b"\n")
+    assert cli.main(["ask", "--questions", str(good)]) == 0

@@ -182,11 +182,17 @@ def _by_id(loaded: LoadedSet) -> dict:
 
 
 def test_real_docs_doc_ids_are_those_ingestion_gives() -> None:
-    from assistant.schema import DOC_ID
-    from ingest.index import _doc_metadata
+    from ingest.ids import assign_doc_ids
+    from ingest.load import corpus_files
+    from ingest.manifest import load_manifest
 
-    for name in ("FCU_guide_exploitants.pdf", "Brochure ADEME.pdf", "guide_raccordement_des_coproprietes.pdf"):
-        assert realdocs.doc_id(name) == _doc_metadata(name, None, "", "", "pdf", "")[DOC_ID]
+    # As the runner indexes them: beside the shipped corpus, whose manifest ids they must not clash with.
+    corpus = ROOT / "corpus"
+    manifest = {d.file: d.id for d in load_manifest(corpus / "sources.yaml").documents}
+    names = ["FCU_guide_exploitants.pdf", "Brochure ADEME.pdf", "guide_raccordement_des_coproprietes.pdf"]
+    ids = assign_doc_ids([p.relative_to(corpus).as_posix() for p in corpus_files(corpus)] + names, manifest)
+    for name in names:
+        assert realdocs.doc_id(name) == ids[name]
     assert realdocs.doc_id("FCU_guide_exploitants.pdf") == "fcu-guide-exploitants"
 
 

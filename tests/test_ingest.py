@@ -200,9 +200,20 @@ def test_every_bad_input_fails_alone_with_a_french_reason(settings: Settings, fa
     assert "CONFIDENTIEL" not in " ".join(d.page_content for d in all_passages(settings, fake_embedder))
 
 
-def test_encrypted_pdf_with_empty_password_is_read(tiny_corpus: Path) -> None:
-    path = make_encrypted_pdf(tiny_corpus / "ouvert.pdf", tiny_corpus / "guide-alliances.pdf", password="")
-    assert "quatre missions" in load_file(path, tiny_corpus).pages[0].page_content
+@pytest.mark.parametrize("algorithm", [None, "RC4-128", "AES-128", "AES-256"])
+def test_encrypted_pdf_with_empty_password_is_read(tiny_corpus: Path, algorithm: str | None) -> None:
+    path = make_encrypted_pdf(tiny_corpus / "ouvert.pdf", tiny_corpus / "guide-alliances.pdf", password="",
+                              algorithm=algorithm)
+    loaded = load_file(path, tiny_corpus)
+    assert "quatre missions" in loaded.pages[0].page_content and len(loaded.pages) == 3
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
+def test_encrypted_pdf_with_a_password_is_reported_as_such(tiny_corpus: Path, algorithm: str) -> None:
+    path = make_encrypted_pdf(tiny_corpus / "ferme.pdf", tiny_corpus / "guide-alliances.pdf", algorithm=algorithm)
+    with pytest.raises(LoadError) as info:
+        load_file(path, tiny_corpus)
+    assert info.value.reason == "PDF chiffré (mot de passe requis)"
 
 
 def test_pdf_wall_clock_timeout(tiny_corpus: Path) -> None:

@@ -68,11 +68,12 @@ class DocumentLibrary:
             documents = self._catalog().documents
         except Exception:  # no index yet, or it is being switched: nothing to serve
             return None
-        for rel, entry in documents.items():
-            if entry.doc_id != doc_id:
-                continue
-            return self._checked(rel, entry)
-        return None
+        matches = [(rel, entry) for rel, entry in documents.items() if entry.doc_id == doc_id]
+        # Ingestion gives every file its own id; should a catalog still hold two files under one id (an old
+        # generation), serving either could show another document than the one cited, so none is served.
+        if len(matches) != 1:
+            return None
+        return self._checked(*matches[0])
 
     def _checked(self, rel: str, entry: CatalogEntry) -> ServedDocument | None:
         pure = PurePosixPath(rel)
