@@ -73,6 +73,8 @@ _COLOPHON = re.compile(
     re.IGNORECASE,
 )
 _LABEL_MAX_WORDS = 12
+_TABLE_ROWS_MIN = 3
+_TABLE_ROWS_MAX = 16
 _MIN_STATEMENT_WORDS = 4
 _MIN_SENTENCE_WORDS = 5
 _LIST_ITEMS_MAX = 8
@@ -189,8 +191,12 @@ def passage_units(passage: Passage, passage_index: int = 0) -> list[Unit]:
         if not ends_inside_sentence(text[start:end]):  # joined pieces too: a list cut by a page break
             units.append(Unit(passage_index, start, end, text[start:end].strip()))
 
+    tables = _table_blocks(pieces)
     for i, (start, end) in enumerate(spans):
         piece = pieces[i]
+        if i in tables:
+            first, last = tables[i]
+            add(spans[first][0], spans[last][1])
         if i == 0 and _starts_inside_sentence(passage, start):
             continue
         if is_instruction(piece):
@@ -223,6 +229,33 @@ def passage_units(passage: Passage, passage_index: int = 0) -> list[Unit]:
                 continue
         add(start, end)
     return units
+
+
+def _is_table_row(piece: str) -> bool:
+    return " | " in piece and bool(_FIGURE.search(piece)) and bool(_LETTER.search(piece))
+
+
+def _table_blocks(pieces: Sequence[str]) -> dict[int, tuple[int, int]]:
+    """A chart or a table (« RC bois | 0,45 », « Elec ind | 2,69 », …): its rows with the caption above them.
+
+    One row alone hardly says what it measures (« Elec ind | 2,69 »), so the whole block, caption first,
+    is one unit (at most ``_TABLE_ROWS_MAX`` rows); the rows stay units of their own as before.
+    Keyed by the index of the block's first piece.
+    """
+    blocks: dict[int, tuple[int, int]] = {}
+    i = 0
+    while i < len(pieces):
+        if not _is_table_row(pieces[i]):
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(pieces) and j + 1 - i < _TABLE_ROWS_MAX and _is_table_row(pieces[j + 1]):
+            j += 1
+        if j - i + 1 >= _TABLE_ROWS_MIN:
+            caption = i - 1 if i > 0 and not _FIGURE.search(pieces[i - 1]) and _is_label(pieces[i - 1]) else i
+            blocks[caption] = (caption, j)
+        i = j + 1
+    return blocks
 
 
 def _join_dangling_lines(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

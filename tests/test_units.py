@@ -73,6 +73,17 @@ def test_a_quote_never_stops_inside_a_sentence() -> None:
     assert not ends_inside_sentence("Le prix de l’eau")
 
 
+def test_a_chart_is_one_unit_with_its_caption() -> None:
+    # AMORCE's chart: a row alone (« Elec ind | 2,69 ») does not say what it measures; the block does.
+    rows = ["RC cogé | 0,95", "RC bois | 0,45", "Gaz ind cond | 1,39", "Elec ind | 2,69"]
+    texts = _texts("Facteur de ressource primaire par mode de chauffage\n" + "\n".join(rows) + "\n"
+                   "Les réseaux de chaleur sont les plus économes en énergie primaire.")
+    assert "Facteur de ressource primaire par mode de chauffage " + " ".join(rows) in texts
+    assert "Les réseaux de chaleur sont les plus économes en énergie primaire." in texts
+    # Two rows are not a table: nothing new is joined.
+    assert not any(t.count("|") > 1 for t in _texts("Coût | 1 169 €\nPrix | 80 €/MWh\nLe coût baisse."))
+
+
 def test_a_brochures_credits_are_never_quoted() -> None:
     texts = _texts("conception graphique Atelier des Giboulées | rédaction Hélène Bareau\n"
                    "Le réseau de chaleur alimente 300 logements.")
