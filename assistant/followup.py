@@ -38,11 +38,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from assistant.limits import clip
+
 Message = Mapping[str, Any]
 
-__all__ = ["key_terms", "looks_like_follow_up", "rewrite_without_llm", "subject_of", "user_questions"]
+__all__ = ["key_terms", "looks_like_follow_up", "recent_history", "rewrite_without_llm", "subject_of",
+           "user_questions"]
 
 _MAX_TURNS = 8  # user turns replayed to rebuild the chain of standalone questions
+_MAX_MESSAGE_CHARS = 2000  # each message is cut there: a pasted page costs what a long answer costs
 
 # --------------------------------------------------------------------------- words
 
@@ -746,26 +750,60 @@ def _elliptic_rest(tokens: Sequence[str], prev: Sequence[str]) -> bool:
     return all(not _is_content(t) or _low(t) in known for t in rest)
 
 
-def _turns(history: Sequence[Message] | None) -> list[tuple[str, str]]:
-    """(user question, following assistant answer) pairs; malformed messages are skipped."""
+def _valid(m: object) -> tuple[str, str] | None:
+    """(role, content) of a usable message, None for a malformed or empty one."""
+    if not isinstance(m, Mapping):
+        return None
+    role, content = m.get("role"), m.get("content")
+    if role not in ("user", "assistant") or not isinstance(content, str) or not content.strip():
+        return None
+    return role, content
+
+
+def recent_history(history: Sequence[Message] | None, max_turns: int = _MAX_TURNS,
+                   max_chars: int = _MAX_MESSAGE_CHARS) -> list[dict[str, str]]:
+    """The messages from the ``max_turns``-th last user message on, each cut to ``max_chars`` characters.
+
+    Malformed and empty messages are dropped. The history is read from its end, so a client that sends
+    thousands of messages costs no more than one that sends the last few.
+    """
+    if not history or max_turns <= 0:
+        return []
+    kept: list[tuple[str, str]] = []
+    users = 0
+    for m in reversed(history):
+        item = _valid(m)
+        if item is None:
+            continue
+        kept.append(item)
+        if item[0] == "user":
+            users += 1
+            if users == max_turns:
+                break
+    return [{"role": role, "content": clip(content, max_chars)} for role, content in reversed(kept)]
+
+
+def _turns(history: Sequence[Message] | None, max_turns: int = _MAX_TURNS,
+           max_chars: int = _MAX_MESSAGE_CHARS) -> list[tuple[str, str]]:
+    """(user question, following assistant answer) pairs of the recent window; malformed messages are skipped."""
     pairs: list[tuple[str, str]] = []
-    for m in history or ():
-        if not isinstance(m, Mapping):
-            continue
-        role, content = m.get("role"), m.get("content")
-        if not isinstance(content, str) or not content.strip():
-            continue
+    for m in recent_history(history, max_turns, max_chars):
+        role, content = m["role"], m["content"]
         if role == "user":
             pairs.append((content.strip(), ""))
-        elif role == "assistant" and pairs and not pairs[-1][1]:
+        elif pairs and not pairs[-1][1]:
             pairs[-1] = (pairs[-1][0], content)
-    return pairs[-_MAX_TURNS:]
+    return pairs
 
 
-def rewrite_without_llm(question: str, history: Sequence[Message] | None) -> str:
-    """The follow-up made standalone from the previous turns; the question itself when it names its subject."""
+def rewrite_without_llm(question: str, history: Sequence[Message] | None, *, max_turns: int = _MAX_TURNS,
+                        max_chars: int = _MAX_MESSAGE_CHARS) -> str:
+    """The follow-up made standalone from the previous turns; the question itself when it names its subject.
+
+    Only the last ``max_turns`` user turns are read, each message cut to ``max_chars`` characters.
+    """
     turns: list[_Turn] = []
-    for user, answer in _turns(history):
+    for user, answer in _turns(history, max_turns, max_chars):
         standalone = _rewrite_with(user, turns)
         turns.append(_Turn(standalone, answer))
     return _rewrite_with(question, turns)

@@ -53,6 +53,9 @@ _ELISION = re.compile(rf"\b(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu|presqu)[{
 # « en 2015 350 catalyseurs » stays two numbers.
 _GROUPED = re.compile(rf"(?<![\d,.])\d{{1,3}}(?:[{_SPACES}]\d{{3}})+(?!\d)")
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W_]+(?:-[^\W_]+)*")
+# A word is cut there before stemming (the longest term of the shipped corpus has 25 letters): a pasted run of
+# letters costs what a word costs, and the cache of terms below never holds long strings.
+_MAX_WORD_CHARS = 60
 
 
 def _word_set(text: str) -> frozenset[str]:
@@ -130,16 +133,16 @@ def analyze(text: str) -> list[str]:
     for match in _TOKEN.finditer(text):
         word = match.group(0)
         if "-" not in word:
-            term = _term(word)
+            term = _term(word[:_MAX_WORD_CHARS])
             if term:
                 terms.append(term)
             continue
         # « co-construction » is also written « coconstruction »: index the parts and the glued word,
         # but not for « a-t-il » or « est-ce » where a part is a function word.
-        parts = [_term(p) for p in word.split("-")]
+        parts = [_term(p[:_MAX_WORD_CHARS]) for p in word.split("-")]
         terms.extend(t for t in parts if t)
         if all(parts):
-            terms.append(_term(word.replace("-", "")))
+            terms.append(_term(word.replace("-", "")[:_MAX_WORD_CHARS]))
     return terms
 
 

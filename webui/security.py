@@ -1,6 +1,11 @@
 """An ASGI guard in front of the whole app: Gradio's file, upload and monitoring routes are closed,
 every response gets security headers, and the app page gets a Content-Security-Policy.
 
+With a login (``ASSISTANT_AUTH``), every route answers 401 to a client without a valid session cookie,
+except the login page and what it loads (:data:`PUBLIC_PATHS`): Gradio leaves some of its own routes
+open (``/gradio_api/cancel``, ``/reset``, ``/heartbeat``…), this guard does not rely on it. Failed logins
+are counted per client address: after ``login_max_failures`` in a row, ``/login`` answers 429 for a while.
+
 Only ``/documents/…`` serves corpus files. Gradio's own file routes (``/gradio_api/file=…``,
 ``/proxy=…``, uploads) are not needed by this app — it has no file component — so they answer
 404 whatever the path or URL asked for, before Gradio sees the request.
@@ -8,9 +13,15 @@ Only ``/documents/…`` serves corpus files. Gradio's own file routes (``/gradio
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+import json
+import math
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import unquote
+
+from starlette.requests import cookie_parser
+
+from webui.limits import LoginGuard, locked_out
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,6 +38,15 @@ BLOCKED_PREFIXES = (
 )
 # Anywhere in the path: Gradio's file and proxy routes, in every spelling.
 BLOCKED_MARKERS = ("file=", "proxy=")
+
+# Open without a session when a login is required: the login page, its assets, the login and logout routes.
+PUBLIC_PATHS = frozenset({
+    "/", "/login", "/login/", "/logout", "/favicon.ico", "/theme.css", "/gradio_api/theme.css", "/robots.txt",
+    "/manifest.json", "/gradio_api/login_check", "/gradio_api/login_check/",
+})
+PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
+LOGIN_PATHS = frozenset({"/login", "/login/"})
+LOGIN_REQUIRED = "Connexion requise : connectez-vous d'abord."
 
 # Gradio's own page needs inline scripts (its config) and eval (gr.HTML templates); what the CSP adds
 # here is that no remote image, frame, form target or connection is allowed.
@@ -58,10 +78,32 @@ def is_blocked(path: str) -> bool:
     return lowered.startswith(BLOCKED_PREFIXES)
 
 
+def is_public(path: str) -> bool:
+    """Whether ``path`` (already decoded by the server) is open without a session when a login is required."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def client_key(scope: Scope) -> str:
+    """The client's address, the key of the per-client limits."""
+    client = scope.get("client")
+    return str(client[0]) if client else "inconnu"
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    raw = b"; ".join(v for k, v in scope.get("headers", []) if k.lower() == b"cookie")
+    return cookie_parser(raw.decode("latin-1")) if raw else {}
+
+
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, *, csp: str = APP_CSP) -> None:
+    """``logged_in(cookies)``: whether the request's cookies hold a valid session (None: no login required)."""
+
+    def __init__(self, app: ASGIApp, *, csp: str = APP_CSP,
+                 logged_in: Callable[[Mapping[str, str]], bool] | None = None,
+                 login_guard: LoginGuard | None = None) -> None:
         self.app = app
         self.csp = csp.encode()
+        self.logged_in = logged_in
+        self.login_guard = login_guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,9 +114,20 @@ class SecurityMiddleware:
         if is_blocked(path) or is_blocked(scope.get("path", "")):
             await _not_found(send)
             return
+        route = scope.get("path", "")
+        if self.logged_in is not None and not is_public(route) and not self.logged_in(_cookies(scope)):
+            await _plain(send, 401, LOGIN_REQUIRED)
+            return
+        login = self.login_guard is not None and route in LOGIN_PATHS and scope.get("method") == "POST"
+        key = client_key(scope)
+        if login and self.login_guard is not None and (wait := self.login_guard.wait(key)) > 0:
+            await _plain(send, 429, locked_out(wait), retry_after=wait)
+            return
+        status: list[int] = []
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in SECURITY_HEADERS if k not in names]
@@ -85,6 +138,11 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+        if login and self.login_guard is not None and status:
+            if status[0] == 200:
+                self.login_guard.succeeded(key)
+            elif status[0] < 500:  # wrong credentials (400), or a malformed form (422)
+                self.login_guard.failed(key)
 
 
 async def _not_found(send: Send) -> None:
@@ -95,4 +153,15 @@ async def _not_found(send: Send) -> None:
         "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
                     *SECURITY_HEADERS],
     })
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _plain(send: Send, status: int, message: str, *, retry_after: float | None = None) -> None:
+    """A JSON error ``{"detail": message}`` (what Gradio's client and login page read), in French."""
+    body = json.dumps({"detail": message}, ensure_ascii=False).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               *SECURITY_HEADERS]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
