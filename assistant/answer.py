@@ -150,7 +150,7 @@ class Assistant:
             boilerplate=result.boilerplate,
         )
         signals["coverage"] = selection.coverage
-        signals["top_score"] = selection.ranked[0].score if selection.ranked else 0.0
+        signals["top_score"] = max((r.score for r in selection.ranked), default=0.0)
         if selection.short is not None:
             signals["short_confidence"] = selection.short.confidence
         abstained = not citations

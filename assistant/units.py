@@ -147,6 +147,25 @@ def ends_inside_sentence(text: str) -> bool:
     return re.split(r"['’]", words[-1].lower())[-1] in _DANGLING  # « d’un » ends on « un »
 
 
+# « Les informations suivantes ne sont pas précisées dans les sources… », « la date n'est pas indiquée »:
+# the document says what it does not know.
+_ABSENCE = re.compile(
+    r"\b(?:ne|n['’])\s*(?:sont|est|figurent?|apparaissent|apparaît)\s+pas\s+(?:encore\s+)?"
+    r"(?:précisée?s?|indiquée?s?|connue?s?|détaillée?s?|communiquée?s?|disponibles?|mentionnée?s?|"
+    r"dans\s+(?:les|nos)\s+sources)|\bnon\s+(?:précisée?s?|communiquée?s?|connue?s?)\b",
+    re.IGNORECASE,
+)
+
+
+def states_absence(text: str) -> bool:
+    """The unit is about what the sources do not give: an answer only when nothing says it positively.
+
+    Only its first clause counts: « lancée un 12 juillet … ; l'année n'est pas précisée » answers « quand ? ».
+    """
+    first_clause = re.split(r"[;:.!?]", text, maxsplit=1)[0]
+    return bool(_ABSENCE.search(first_clause))
+
+
 def is_colophon(text: str) -> bool:
     return bool(_COLOPHON.search(text))
 

@@ -20,7 +20,7 @@ from assistant.extractive import (
 )
 from assistant.ranker import FEATURES, RankedUnit, RankerWeights, question_kind, unit_has_kind
 from assistant.short_answer import short_answer
-from assistant.units import Unit, passage_units
+from assistant.units import Unit, passage_units, states_absence
 from tests.fakes import make_passage
 
 EMBEDDER = HashEmbeddings(256)
@@ -187,6 +187,21 @@ def test_a_boilerplate_sentence_over_two_lines_is_cut_at_its_full_stop() -> None
     passages = [make_passage(note + " Elle rappelle ce qu'est l'Agenda 2030 pour les communes.")]
     sel = select("Que rappelle la fiche sur l'Agenda 2030 ?", passages, EMBEDDER, CAL, boilerplate={opening(note)})
     assert [u.text for u in sel.units] == ["Elle rappelle ce qu'est l'Agenda 2030 pour les communes."]
+
+
+def test_a_sentence_saying_the_sources_lack_something_comes_after_one_that_answers() -> None:
+    absent = ("Le nombre de catalyseurs territoriaux que compte le réseau en 2024 n'est pas précisé dans "
+              "les sources dont nous disposons.")
+    stated = "Le réseau rassemble 350 catalyseurs."
+    passages = [make_passage(absent), make_passage(stated)]
+    sel = select("Combien de catalyseurs territoriaux compte le réseau ?", passages, EMBEDDER, CAL)
+    assert [u.text for u in sel.units] == [stated, absent]
+    # A sentence that answers before it says what is missing keeps its rank.
+    dated = "La plateforme a été lancée un 12 juillet ; l'année de ce lancement n'est pas précisée dans nos sources."
+    assert not states_absence(dated) and states_absence(absent)
+    # Alone, it is still quoted: saying that the sources do not tell is an answer too.
+    alone = select("Quelle est la liste des catalyseurs ?", [make_passage(absent)], EMBEDDER, CAL)
+    assert [u.text for u in alone.units] == [absent]
 
 
 def test_precomputed_unit_vectors_are_what_ranking_reads(tmp_path: Path) -> None:
