@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         "l'application web, évaluer. « alliances COMMANDE --help » détaille chaque commande.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE")
-    ingest_cli.configure(sub.add_parser("ingest", help=ingest_cli.HELP, description=ingest_cli.DESCRIPTION))
+    ingest_cli.configure(sub.add_parser("ingest", help=ingest_cli.HELP, description=ingest_cli.DESCRIPTION,
+                                        epilog=ingest_cli.EPILOG))
     assistant_cli.add_commands(sub)
     configure_serve(sub.add_parser("serve", help="servir l'application web (http://127.0.0.1:7860 par défaut)",
                                    description=SERVE_DESCRIPTION))

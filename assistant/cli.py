@@ -225,7 +225,7 @@ def _feedback(settings: Settings, args: argparse.Namespace) -> int:
 
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
-        count = FeedbackStore(settings.data_dir / "feedback.sqlite").export(out, fmt=args.format)
+        count = FeedbackStore(settings.feedback_path).export(out, fmt=args.format)
     finally:
         if args.out:
             out.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import os
 import re
 import sqlite3
@@ -41,6 +42,8 @@ from assistant.text import fold
 DEFAULT_QUERY_CHARS = 2000
 DEFAULT_PASSAGE_CHARS = 4000
 
+
+log = logging.getLogger(__name__)
 
 class EmbedderError(AssistantError, RuntimeError):
     """The embedder cannot be built or used (message in French)."""
@@ -220,15 +223,39 @@ class CachedEmbeddings(NamedEmbeddings):
         self.path = path
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self.writable = True  # False once the cache file turned out read-only (vectors then go uncached)
 
     def _connect(self) -> sqlite3.Connection:
-        """The cache's connection, opened on first use (never at construction) and kept; call under the lock."""
+        """The cache's connection, opened on first use (never at construction) and kept; call under the lock.
+
+        When the data folder cannot be written (an index served from a read-only mount), the cache is
+        opened read-only if it exists, else kept in memory: vectors are still computed, just not kept.
+        """
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                conn.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+            except (OSError, sqlite3.Error) as exc:
+                conn = self._read_only(exc)
             self._conn = conn
         return self._conn
+
+    def _read_only(self, exc: Exception) -> sqlite3.Connection:
+        self.writable = False
+        log.warning("Cache des vecteurs %s en lecture seule (%s) : les nouveaux vecteurs ne seront pas conservés.",
+                    self.path, exc)
+        if self.path.exists():
+            try:
+                conn = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=30,
+                                       check_same_thread=False)
+                conn.execute("SELECT 1 FROM vectors LIMIT 1")
+                return conn
+            except sqlite3.Error:
+                pass
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+        conn.execute("CREATE TABLE vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        return conn
 
     def _key(self, text: str) -> str:
         return hashlib.sha256(f"{self.name}\x00passage\x00{text}".encode()).hexdigest()
@@ -248,11 +275,16 @@ class CachedEmbeddings(NamedEmbeddings):
         missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
         if missing:
             vectors = self.inner.embed_passages([t for _, t in missing])
-            with self._lock, self._connect() as conn:  # the connection as context manager commits
-                conn.executemany(
-                    "INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
-                    [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(missing, vectors, strict=True)],
-                )
+            rows = [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(missing, vectors, strict=True)]
+            with self._lock:
+                if self.writable:
+                    try:
+                        with self._connect() as conn:  # the connection as context manager commits
+                            conn.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)", rows)
+                    except sqlite3.OperationalError as exc:  # read-only file or folder, full disk
+                        if self._conn is not None:
+                            self._conn.close()
+                        self._conn = self._read_only(exc)
             for (k, _), v in zip(missing, vectors, strict=True):
                 found[k] = v
         return np.vstack([found[k] for k in keys]).astype(np.float32)

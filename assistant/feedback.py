@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,8 @@ from typing import IO, Any, Literal
 
 from assistant.errors import AssistantError
 from assistant.schema import Answer
+
+log = logging.getLogger(__name__)
 
 Rating = Literal["up", "down"]
 RATINGS: tuple[str, ...] = ("up", "down")
@@ -114,6 +117,7 @@ class FeedbackStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._ready = False
+        self.unwritable = False  # set once a write failed (read-only folder, full disk): answers still go out
 
     @contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
@@ -143,6 +147,19 @@ class FeedbackStore:
     ) -> str:
         """Store one answer with what was retrieved and cited; returns its id."""
         answer_id = uuid.uuid4().hex
+        if self.unwritable:
+            return answer_id
+        try:
+            self._insert_answer(answer_id, answer, settings, channel, plain_language)
+        except (sqlite3.Error, OSError) as exc:
+            # Serving from a read-only data folder must still answer: the log is what is given up.
+            self.unwritable = True
+            log.warning("Les réponses et les avis ne seront pas enregistrés : %s n'est pas accessible en "
+                        "écriture (%s). Indiquez un autre fichier avec ASSISTANT_FEEDBACK_FILE.", self.path, exc)
+        return answer_id
+
+    def _insert_answer(self, answer_id: str, answer: Answer, settings: dict[str, Any], channel: str,
+                       plain_language: bool) -> None:
         with self._connect(write=True) as conn:
             conn.execute(
                 "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -155,7 +172,6 @@ class FeedbackStore:
                     _dumps({k: round(v, 4) for k, v in answer.timings.items()}),
                 ),
             )
-        return answer_id
 
     def add_feedback(
         self, answer_id: str, rating: str | None, tags: Sequence[str] = (), comment: str = ""
@@ -172,6 +188,9 @@ class FeedbackStore:
             raise FeedbackError(f"Le commentaire est trop long ({MAX_COMMENT_CHARS} caractères au maximum).")
         if not (rating or tags or comment):
             raise FeedbackError("Indiquez un avis, une étiquette ou un commentaire.")
+        if self.unwritable:
+            raise FeedbackError("Votre avis n'a pas pu être enregistré : le stockage des retours n'est pas "
+                                "accessible en écriture.")
         with self._connect(write=True) as conn:
             if conn.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
                 raise FeedbackError("Cette réponse est introuvable : votre avis n'a pas pu être enregistré.")

@@ -18,6 +18,7 @@ from assistant import store
 from assistant.calibration import Calibration, calibration_for
 from assistant.catalog import Catalog, CatalogEntry
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
+from assistant.errors import AssistantError
 from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
 from assistant.lexical import LexicalIndex
@@ -100,11 +101,22 @@ class Retriever:
             )
         with self._lock:
             if self._snapshot is None or self._snapshot.generation.name != current.name:
-                vectors = store.open_vectorstore(self.settings, current, self.embedder)
-                lexical = LexicalIndex.load(current.lexical_dir)
-                passage_docs = json.loads(current.passage_docs_path.read_text(encoding="utf-8"))
-                self._snapshot = _Snapshot(current, vectors, lexical, passage_docs, store.read_catalog(current))
+                self._snapshot = self._open(current)
             return self._snapshot
+
+    def _open(self, current: store.Generation) -> _Snapshot:
+        try:
+            vectors = store.open_vectorstore(self.settings, current, self.embedder)
+            lexical = LexicalIndex.load(current.lexical_dir)
+            passage_docs = json.loads(current.passage_docs_path.read_text(encoding="utf-8"))
+            return _Snapshot(current, vectors, lexical, passage_docs, store.read_catalog(current))
+        except AssistantError:
+            raise
+        except (OSError, ValueError) as exc:  # a file of the generation deleted or damaged by hand
+            raise store.NoIndexError(
+                f"L'index en service ({current.name}) est incomplet ou endommagé. Relancez l'indexation : "
+                "python -m ingest --rebuild"
+            ) from exc
 
     def load(self) -> str:
         """Load the current generation now (not at the first question); returns its name."""

@@ -33,6 +33,8 @@ class Settings:
     corpus_dir: Path = PROJECT_ROOT / "corpus"
     data_dir: Path = PROJECT_ROOT / "data"
     collection: str = "passages"
+    # The feedback log (default: feedback.sqlite in data_dir); set it elsewhere when data_dir is read-only.
+    feedback_file: Path | None = None
 
     # Vector store: one local folder per generation, or a Chroma server.
     chroma_mode: ChromaMode = "persistent"
@@ -117,6 +119,10 @@ class Settings:
         return self.glossary_file or self.corpus_dir / "glossary.yaml"
 
     @property
+    def feedback_path(self) -> Path:
+        return self.feedback_file or self.data_dir / "feedback.sqlite"
+
+    @property
     def llm_configured(self) -> bool:
         return self.llm_backend != "none"
 
@@ -196,7 +202,7 @@ _FLOAT = {
     "max_unknown_share", "coverage_floor", "short_answer_floor",
     "llm_timeout_s", "llm_temperature", "login_lockout_s",
 }
-_PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir"}
+_PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file"}
 _BOOL = {"plain_language"}
 
 

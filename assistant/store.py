@@ -13,9 +13,13 @@ unfinished folder that the pointer never named; the next run deletes it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import shutil
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,6 +36,8 @@ from assistant.embeddings import NamedEmbeddings
 from assistant.errors import AssistantError
 from assistant.settings import Settings
 
+log = logging.getLogger(__name__)
+
 POINTER = "CURRENT"
 COMPLETE_MARKER = "COMPLETE"
 CATALOG = "catalog.json"
@@ -44,6 +50,62 @@ class StoreError(AssistantError, RuntimeError):
 
 class NoIndexError(StoreError):
     pass
+
+
+class StorageError(StoreError):
+    """The data folder cannot be written (read-only, no permission) or its disk is full."""
+
+
+class VectorServerError(StoreError):
+    """The Chroma server (``ASSISTANT_CHROMA_MODE=http``) cannot be reached."""
+
+
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_FULL_TEXT = ("database or disk is full", "no space left on device", "disk quota exceeded")
+_NOT_WRITABLE_TEXT = ("readonly database", "read-only file system", "permission denied",
+                      "unable to open database file", "attempt to write a readonly")
+_UNREACHABLE_TEXT = ("could not connect to a chroma server", "connection refused", "connecterror",
+                     "failed to connect", "name or service not known")
+
+
+def storage_fault(exc: BaseException, settings: Settings) -> StoreError | None:
+    """The French error an environment fault stands for (read-only or full data folder, Chroma server
+    unreachable), or None when ``exc`` is something else (a bug, shown with its traceback).
+
+    Chroma and SQLite report these faults in their own exception types, sometimes with the OS error
+    only in the text, hence the look at the messages of the whole ``__cause__``/``__context__`` chain.
+    """
+    where = settings.data_dir
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = current.errno if isinstance(current, OSError) else None
+        text = f"{type(current).__name__}: {current}".lower()
+        if code in _FULL or any(t in text for t in _FULL_TEXT):
+            return StorageError(f"Le disque du dossier de données ({where}) est plein : libérez de la place "
+                                "puis relancez l'indexation ; l'index en service n'a pas été modifié.")
+        if code in _NOT_WRITABLE or any(t in text for t in _NOT_WRITABLE_TEXT):
+            return StorageError(f"Le dossier de données ({where}) n'est pas accessible en écriture : donnez les "
+                                "droits d'écriture ou choisissez un autre dossier avec --db ; l'index en service "
+                                "n'a pas été modifié.")
+        if settings.chroma_mode == "http" and (
+                any(t in text for t in _UNREACHABLE_TEXT) or _is_transport_error(current)):
+            return VectorServerError(unreachable_message(settings))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def unreachable_message(settings: Settings) -> str:
+    return (f"Le serveur Chroma ({settings.chroma_host}:{settings.chroma_port}) est injoignable : démarrez-le "
+            "ou vérifiez ASSISTANT_CHROMA_HOST et ASSISTANT_CHROMA_PORT.")
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    import httpx
+
+    return isinstance(exc, (httpx.TransportError, ConnectionError))
 
 
 class EmbedderMismatchError(StoreError):
@@ -78,15 +140,30 @@ def generations_dir(data_dir: Path) -> Path:
 
 
 def current_generation(data_dir: Path) -> Generation | None:
-    """The generation readers should use, or None before the first complete ingestion."""
+    """The generation readers should use, or None before the first complete ingestion.
+
+    A pointer naming a missing or unfinished folder (deleted by hand, a copy gone wrong) counts as
+    no index: readers say to run the ingestion, and the next ingestion builds from scratch.
+    """
     try:
         name = (data_dir / POINTER).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
         return None
     path = generations_dir(data_dir) / name
-    if not name or not (path / COMPLETE_MARKER).exists():
+    if not name or "/" in name or name in (".", "..") or not (path / COMPLETE_MARKER).exists():
         return None
     return Generation(name, path)
+
+
+def discard_generation(settings: Settings, generation: Generation) -> None:
+    """Delete an unfinished generation (never the one the pointer names), collection included; best effort."""
+    current = current_generation(settings.data_dir)
+    if current is not None and current.name == generation.name:
+        return
+    if settings.chroma_mode == "http":
+        with contextlib.suppress(Exception):  # server down: the folder still goes
+            _client(settings, generation).delete_collection(collection_name(settings, generation.name))
+    shutil.rmtree(generation.path, ignore_errors=True)
 
 
 def new_generation(data_dir: Path) -> Generation:
@@ -106,11 +183,15 @@ def _fsync_dir(path: Path) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + f".{uuid.uuid4().hex[:6]}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
     _fsync_dir(path.parent)
 
 
@@ -126,11 +207,15 @@ def publish(data_dir: Path, generation: Generation) -> None:
     (generation.path / COMPLETE_MARKER).write_text(generation.name, encoding="utf-8")
     _fsync_dir(generation.path)
     tmp = data_dir / f"{POINTER}.{uuid.uuid4().hex[:6]}.tmp"
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(generation.name)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, data_dir / POINTER)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(generation.name)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, data_dir / POINTER)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(data_dir)
 
 
@@ -167,8 +252,38 @@ def _client(settings: Settings, generation: Generation) -> Any:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_mode == "http":
-        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+        try:
+            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                       settings=chroma_settings)
+        except Exception as exc:  # chromadb says "Could not connect…" as a ValueError
+            raise VectorServerError(unreachable_message(settings)) from exc
     return chromadb.PersistentClient(path=str(generation.chroma_dir), settings=chroma_settings)
+
+
+def _read_only_copy(generation: Generation) -> Generation:
+    """A private, writable copy of a published generation's Chroma folder, for a read-only data folder.
+
+    Chroma's ``PersistentClient`` opens its SQLite file read-write and writes on open, so a deployment
+    that mounts the index read-only is served from a copy in the temporary folder (one per process and
+    generation; a published generation never changes, so the copy is exact).
+    """
+    with _COPIES_LOCK:
+        copy = _COPIES.get(generation.path)
+        if copy is None:
+            root = Path(tempfile.mkdtemp(prefix=f"assistant-{generation.name}-"))
+            shutil.copytree(generation.chroma_dir, root / "chroma", copy_function=shutil.copyfile)
+            for folder, dirs, files in os.walk(root):
+                for name in dirs + files:
+                    path = os.path.join(folder, name)
+                    os.chmod(path, 0o700 if name in dirs else 0o600)
+            log.warning("Index %s en lecture seule : servi depuis une copie de travail dans %s.",
+                        generation.name, root)
+            copy = _COPIES[generation.path] = Generation(generation.name, root)
+        return copy
+
+
+_COPIES: dict[Path, Generation] = {}
+_COPIES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -192,9 +307,9 @@ def open_vectorstore(
     Chroma never embeds anything itself here (no default embedding function,
     which would try to download a model): vectors always come from ``embedder``.
     """
-    client = _client(settings, generation)
     name = collection_name(settings, generation.name)
     if create:
+        client = _client(settings, generation)
         collection = client.get_or_create_collection(
             name=name,
             embedding_function=None,
@@ -202,8 +317,19 @@ def open_vectorstore(
         )
     else:
         try:
+            try:
+                client = _client(settings, generation)
+            except Exception as exc:
+                fault = storage_fault(exc, settings)
+                if settings.chroma_mode == "http" or not isinstance(fault, StorageError):
+                    raise
+                client = _client(settings, _read_only_copy(generation))
             collection = client.get_collection(name=name, embedding_function=None)
+        except VectorServerError:
+            raise
         except Exception as exc:
+            if (fault := storage_fault(exc, settings)) is not None and isinstance(fault, VectorServerError):
+                raise fault from exc
             raise NoIndexError(
                 "L'index est introuvable ou incomplet. Lancez l'indexation : python -m ingest"
             ) from exc

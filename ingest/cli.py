@@ -1,7 +1,11 @@
 """``python -m ingest`` (or ``alliances ingest``) — index the corpus; ``… fetch`` — download the originals.
 
 Exit status: 0 every file indexed or unchanged, 1 some files failed (the rest is
-indexed), 2 usage or configuration error.
+indexed), 2 usage or configuration error, 3 data folder not writable or disk full,
+4 Chroma server unreachable. 3 and 4 are faults of the machine, not of the corpus
+or the settings: a supervisor may retry them once the disk or the server is back,
+whereas 1 and 2 need a person. In every failure the served index is left as it was
+and the unfinished generation is deleted.
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ if TYPE_CHECKING:  # imported in _index: Chroma and LangChain take seconds, said
 HELP = "indexer le corpus (ou, avec « fetch », télécharger les publications d'origine)"
 DESCRIPTION = ("Indexe le corpus (PDF, HTML, Markdown, DOCX, TXT) dans un nouvel index Chroma + BM25. "
                "Sous-commande : « fetch » télécharge les publications d'origine listées dans corpus/sources.yaml.")
+EPILOG = ("Codes de sortie : 0 tout est indexé ou inchangé ; 1 certains fichiers sont en échec (le reste est "
+          "indexé) ; 2 erreur d'utilisation ou de configuration ; 3 dossier de données non accessible en "
+          "écriture ou disque plein ; 4 serveur Chroma injoignable. En cas d'échec, l'index en service "
+          "reste inchangé.")
+EXIT_FAILED_FILES, EXIT_USAGE, EXIT_STORAGE, EXIT_VECTOR_SERVER = 1, 2, 3, 4
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +54,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ingest", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m ingest", description=DESCRIPTION, epilog=EPILOG)
     configure(parser)
     return parser
 
@@ -86,6 +95,17 @@ def load_embedder(settings: Settings, *, rebuild: bool, out: IO[str] = sys.stder
         print(f"{first} du corpus : comptez quelques minutes ; la progression s'affiche ci-dessous.",
               file=out, flush=True)
     return embedder
+
+
+def exit_code(exc: AssistantError) -> int:
+    """The exit status of an expected failure (see the module's docstring)."""
+    from assistant.store import StorageError, VectorServerError
+
+    if isinstance(exc, StorageError):
+        return EXIT_STORAGE
+    if isinstance(exc, VectorServerError):
+        return EXIT_VECTOR_SERVER
+    return EXIT_USAGE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +152,7 @@ def _index(settings: Settings, args: argparse.Namespace) -> int:
         report = run_ingest(settings, rebuild=args.rebuild, embedder=embedder, progress=talk)
     except AssistantError as exc:  # the one boundary: one French line, no traceback
         print(f"Erreur : {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc)
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:

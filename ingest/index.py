@@ -169,11 +169,21 @@ def run_ingest(
     started = time.perf_counter()
     log = log or sys.stderr
     entries = _manifest_entries(settings.corpus_dir)
-    with _exclusive_lock(settings.data_dir):
-        embedder = embedder or embedder_from_settings(settings)
-        plan = plan_ingest(settings, entries, embedder, rebuild=rebuild, progress=progress, log=log)
-        built = build_generation(settings, plan, embedder, progress=progress, log=log)
-        return publish_generation(settings, plan, built, embedder, started=started)
+    try:
+        with _exclusive_lock(settings.data_dir):
+            embedder = embedder or embedder_from_settings(settings)
+            plan = plan_ingest(settings, entries, embedder, rebuild=rebuild, progress=progress, log=log)
+            built = build_generation(settings, plan, embedder, progress=progress, log=log)
+            return publish_generation(settings, plan, built, embedder, started=started, log=log)
+    except AssistantError:
+        raise
+    except Exception as exc:
+        # A read-only or full data folder, an unreachable Chroma server: one French sentence (the
+        # unfinished generation is already deleted); anything else is a bug and keeps its traceback.
+        fault = store.storage_fault(exc, settings)
+        if fault is None:
+            raise
+        raise fault from exc
 
 
 @dataclass
@@ -308,8 +318,17 @@ def build_generation(
     if plan.changes_nothing:
         # The current generation stays: no new folder, no re-embedding.
         return None
-    previous = plan.previous
     generation = store.new_generation(settings.data_dir)
+    try:
+        return _fill_generation(settings, plan, generation, embedder, progress=progress, log=log)
+    except BaseException:
+        store.discard_generation(settings, generation)  # nothing unfinished left behind
+        raise
+
+
+def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Generation, embedder: NamedEmbeddings,
+                     *, progress: bool, log: IO[str] | None) -> BuiltGeneration:
+    previous = plan.previous
     vectors = store.open_vectorstore(settings, generation, embedder, create=True)
     if previous:
         shutil.copy2(previous.path / RECORDS_FILE, generation.path / RECORDS_FILE)
@@ -354,6 +373,7 @@ def publish_generation(
     embedder: NamedEmbeddings,
     *,
     started: float,
+    log: IO[str] | None = None,
 ) -> IngestReport:
     """Step 3: write the built generation's BM25 index and catalog, mark it complete and switch the
     ``CURRENT`` pointer to it atomically, then delete older generations; in every case, record the
@@ -363,30 +383,46 @@ def publish_generation(
         report.generation = plan.previous.name if plan.previous else ""
     else:
         generation = built.generation
-        _build_lexical(built.vectors, generation)
-        boilerplate = boilerplate_openings(
-            Passage.from_document(pid, doc) for pid, doc, _ in store.iter_records(built.vectors.collection)
-        )
-        store.write_catalog(generation, Catalog(
-            generation=generation.name,
-            embedder=embedder.name,
-            dim=embedder.dim,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            # Only documents that have passages in this generation.
-            documents={rel: doc for rel, doc in plan.documents.items() if doc.passages},
-            failed=tuple(CatalogFailure(f["path"], f["reason"]) for f in report.failed),
-            chunk_words=settings.chunk_words,
-            chunk_overlap_words=settings.chunk_overlap_words,
-            boilerplate_openings=tuple(boilerplate),
-        ))
-        store.publish(settings.data_dir, generation)
+        try:
+            _complete_generation(settings, plan, built, embedder)
+            store.publish(settings.data_dir, generation)
+        except BaseException:
+            store.discard_generation(settings, generation)  # the pointer still names the served generation
+            raise
         # Readers may still be on the generation that was current until now.
         current = plan.current
         store.prune_generations(settings, keep={generation.name} | ({current.name} if current else set()))
         report.generation = generation.name
     _finish(report, plan.documents, started)
-    _write_last_run(settings, report, plan.documents)
+    try:
+        _write_last_run(settings, report, plan.documents)
+    except OSError as exc:  # the index is published; only the Sources tab's statuses are stale
+        print(f"Attention : le bilan de l'indexation n'a pas pu être enregistré ({exc.strerror}).",
+              file=log or sys.stderr)
     return report
+
+
+def _complete_generation(settings: Settings, plan: IngestPlan, built: BuiltGeneration,
+                         embedder: NamedEmbeddings) -> None:
+    """The built generation's BM25 index and catalog."""
+    report = plan.report
+    generation = built.generation
+    _build_lexical(built.vectors, generation)
+    boilerplate = boilerplate_openings(
+        Passage.from_document(pid, doc) for pid, doc, _ in store.iter_records(built.vectors.collection)
+    )
+    store.write_catalog(generation, Catalog(
+        generation=generation.name,
+        embedder=embedder.name,
+        dim=embedder.dim,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        # Only documents that have passages in this generation.
+        documents={rel: doc for rel, doc in plan.documents.items() if doc.passages},
+        failed=tuple(CatalogFailure(f["path"], f["reason"]) for f in report.failed),
+        chunk_words=settings.chunk_words,
+        chunk_overlap_words=settings.chunk_overlap_words,
+        boilerplate_openings=tuple(boilerplate),
+    ))
 
 
 def _passage_key(doc: Document) -> str:

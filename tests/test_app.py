@@ -470,3 +470,43 @@ def test_limits_and_privacy_settings_without_an_index(tmp_path: Path, monkeypatc
         config = json.loads(raw_request(url, "GET", "/config")[2])
         assert config["analytics_enabled"] is False and config["max_file_size"] == 1
         assert "python -m ingest" in json.dumps(config, ensure_ascii=False)
+
+
+def test_a_full_queue_is_refused_in_french(tmp_path: Path) -> None:
+    """Gradio answers a full queue with 503 and its browser client then shows a fixed English sentence;
+    the app turns it into a 429 whose French ``detail`` the client shows as written."""
+    import threading
+
+    from assistant.answer import Assistant
+    from webui.security import QUEUE_FULL
+
+    started, release = threading.Event(), threading.Event()
+
+    class Blocking(Assistant):
+        def answer(self, *args: Any, **kwargs: Any) -> Any:
+            started.set()
+            release.wait(timeout=120)
+            return super().answer(*args, **kwargs)
+
+    settings = app_settings(tmp_path, write_app_corpus(tmp_path), max_queue=1, concurrency_limit=1)
+    with serve(webapp.build_app(settings, Blocking(settings))) as url:
+        status, _, body = raw_request(url, "GET", "/config")
+        config = json.loads(body)
+        fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "ask")
+
+        def join(session: str) -> tuple[int, dict[str, str], bytes]:
+            payload = {"data": [QUESTION, [], "", False], "fn_index": fn_index, "session_hash": session,
+                       "event_data": None, "trigger_id": None}
+            return raw_request(url, "POST", "/gradio_api/queue/join",
+                               {"Content-Type": "application/json"}, json.dumps(payload).encode())
+
+        try:
+            assert join("premier")[0] == 200
+            assert started.wait(timeout=120)  # the first question is being answered: the queue is empty
+            assert join("deuxieme")[0] == 200  # waits in the queue, which is now full
+            status, headers, body = join("troisieme")
+            assert status == 429, body
+            assert json.loads(body) == {"detail": QUEUE_FULL}
+            assert "Queue" not in body.decode() and headers.get("retry-after") == "5"
+        finally:
+            release.set()

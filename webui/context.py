@@ -51,7 +51,7 @@ class AppContext:
         assistant = assistant or Assistant(settings)
         # The route's allow-list is the catalog of the generation the assistant is answering from.
         library = DocumentLibrary(settings, assistant.retriever.catalog)
-        return cls(settings, assistant, feedback or FeedbackStore(settings.data_dir / "feedback.sqlite"), library)
+        return cls(settings, assistant, feedback or FeedbackStore(settings.feedback_path), library)
 
     def stored_settings(self, mode: str, plain: bool) -> dict[str, Any]:
         return self.settings.public_dict() | {"answer_mode": mode, "plain_language": plain}

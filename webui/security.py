@@ -5,6 +5,8 @@ With a login (``ASSISTANT_AUTH``), every route answers 401 to a client without a
 except the login page and what it loads (:data:`PUBLIC_PATHS`): Gradio leaves some of its own routes
 open (``/gradio_api/cancel``, ``/reset``, ``/heartbeat``…), this guard does not rely on it. Failed logins
 are counted per client address: after ``login_max_failures`` in a row, ``/login`` answers 429 for a while.
+When Gradio's queue is full, its English refusal of ``/gradio_api/queue/join`` becomes a French one
+(:data:`QUEUE_FULL`).
 
 Only ``/documents/…`` serves corpus files. Gradio's own file routes (``/gradio_api/file=…``,
 ``/proxy=…``, uploads) are not needed by this app — it has no file component — so they answer
@@ -28,6 +30,12 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Gradio refuses a question with 503 « Queue is full… » (or « Queue is stopped. ») when its queue is full,
+# and its browser client then shows a fixed English sentence for any 503. Another status with a JSON
+# ``detail`` is shown as written: the refusal goes out as 429 with this French sentence.
+QUEUE_FULL = "Trop de demandes : réessayez dans quelques secondes."
+QUEUE_RETRY_S = 5.0
 
 # Path prefixes that answer 404 (after percent-decoding, case-insensitive).
 BLOCKED_PREFIXES = (
@@ -124,8 +132,16 @@ class SecurityMiddleware:
             await _plain(send, 429, locked_out(wait), retry_after=wait)
             return
         status: list[int] = []
+        joining = route.rstrip("/").endswith("/queue/join") and scope.get("method") == "POST"
 
         async def send_with_headers(message: Message) -> None:
+            if joining and (status or [0])[0] == 503:  # the body of Gradio's English refusal: replaced
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    await _plain(send, 429, QUEUE_FULL, retry_after=QUEUE_RETRY_S)
+                return
+            if joining and message["type"] == "http.response.start" and int(message["status"]) == 503:
+                status.append(503)
+                return
             if message["type"] == "http.response.start":
                 status.append(int(message["status"]))
                 headers = list(message.get("headers", []))
