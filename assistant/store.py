@@ -12,6 +12,7 @@ unfinished folder that the pointer never named; the next run deletes it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import json
@@ -265,12 +266,14 @@ def _read_only_copy(generation: Generation) -> Generation:
 
     Chroma's ``PersistentClient`` opens its SQLite file read-write and writes on open, so a deployment
     that mounts the index read-only is served from a copy in the temporary folder (one per process and
-    generation; a published generation never changes, so the copy is exact).
+    generation, removed when the process exits; a published generation never changes, so the copy is exact).
     """
     with _COPIES_LOCK:
         copy = _COPIES.get(generation.path)
         if copy is None:
             root = Path(tempfile.mkdtemp(prefix=f"assistant-{generation.name}-"))
+            # One copy per process: it goes when the process ends, so restarts do not pile copies up.
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
             shutil.copytree(generation.chroma_dir, root / "chroma", copy_function=shutil.copyfile)
             for folder, dirs, files in os.walk(root):
                 for name in dirs + files:

@@ -169,7 +169,7 @@ def shared_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _run_unprivileged(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+def _run_unprivileged(args: list[str], home: Path, tmp: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``python args`` as a user who cannot write the read-only folders: this user, or ``nobody`` for root."""
     prefix: list[str] = []
     if os.geteuid() == 0:
@@ -181,6 +181,8 @@ def _run_unprivileged(args: list[str], home: Path) -> subprocess.CompletedProces
     env |= {"HOME": str(home), "HF_HUB_OFFLINE": "1", "ASSISTANT_EMBEDDER": "hash:256",
             "ASSISTANT_CHUNK_WORDS": "60", "ASSISTANT_CHUNK_OVERLAP_WORDS": "10",
             "ASSISTANT_RELEVANCE_FLOOR": "0.05", "ASSISTANT_UNCERTAIN_FLOOR": "0.05"}
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
     return subprocess.run([*prefix, sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
 
@@ -221,10 +223,14 @@ def test_ingest_into_a_read_only_folder_exits_3(read_only_index: tuple[Path, Pat
 def test_an_index_on_a_read_only_folder_is_served(read_only_index: tuple[Path, Path, tuple[str, list[str]]],
                                                   shared_dir: Path) -> None:
     _corpus, data, state = read_only_index
-    done = _run_unprivileged(["-m", "assistant", "ask", "--db", str(data), QUESTION], shared_dir / "home")
+    tmp = shared_dir / "tmp"
+    tmp.mkdir(mode=0o777)
+    tmp.chmod(0o777)
+    done = _run_unprivileged(["-m", "assistant", "ask", "--db", str(data), QUESTION], shared_dir / "home", tmp)
     assert done.returncode == 0, done.stderr
     assert "Sources :" in done.stdout and "catalyseur" in done.stdout, done.stdout
     assert _state(data) == state
+    assert list(tmp.iterdir()) == []  # the working copy of the index went with the process
 
 
 # -- what writes at query time degrades ------------------------------------------------------------------
