@@ -50,7 +50,7 @@ class Settings:
 
     # Ingestion safety limits. Every file (not only PDFs, despite the names) is read in a child process
     # under this time and memory cap; a file that would make more passages than this is refused (a
-    # 300-page guide makes about 1,000).
+    # 300-page guide makes about 700: the 66-page real brochure makes 149).
     pdf_timeout_s: float = 60.0
     pdf_memory_mb: int = 1024
     max_file_mb: float = 20.0
