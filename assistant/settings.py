@@ -50,10 +50,13 @@ class Settings:
     chunk_words: int = 180
     chunk_overlap_words: int = 30
 
-    # Ingestion safety limits.
+    # Ingestion safety limits. Every file (not only PDFs, despite the names) is read in a child process
+    # under this time and memory cap; a file that would make more passages than this is refused (a
+    # 300-page guide makes about 700: the 66-page real brochure makes 149).
     pdf_timeout_s: float = 60.0
     pdf_memory_mb: int = 1024
     max_file_mb: float = 20.0
+    max_passages_per_file: int = 3000
 
     # Retrieval.
     k: int = 5
@@ -184,6 +187,9 @@ class Settings:
             (1 <= self.max_quotes <= 4, "ASSISTANT_MAX_QUOTES doit être compris entre 1 et 4."),
             (1 <= self.quote_depth <= 50, "ASSISTANT_QUOTE_DEPTH doit être compris entre 1 et 50."),
             (bool(self.collection.strip()), "ASSISTANT_COLLECTION ne peut pas être vide."),
+            (self.max_passages_per_file >= 1, "ASSISTANT_MAX_PASSAGES_PER_FILE doit valoir au moins 1."),
+            (self.pdf_timeout_s > 0, "ASSISTANT_PDF_TIMEOUT_S doit être strictement positif."),
+            (self.pdf_memory_mb >= 64, "ASSISTANT_PDF_MEMORY_MB doit valoir au moins 64."),
         ]
         for ok, message in checks:
             if not ok:
@@ -195,7 +201,7 @@ _INT = {
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
-    "ask_rate_per_minute", "login_max_failures",
+    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",

@@ -275,7 +275,8 @@ def plan_ingest(
             loaded = load_file(path, corpus_dir, limits)
             meta = _doc_metadata(rel, doc_ids[rel], entry, loaded.title, loaded.author, loaded.format, file_hash)
             passages = split_pages(
-                loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words
+                loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words,
+                max_passages=settings.max_passages_per_file,
             )
             if not passages:
                 raise LoadError("aucun passage exploitable après découpage")

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bs4 import BeautifulSoup, Comment
 from langchain_core.documents import Document
 
-from assistant.errors import AssistantError
 from assistant.schema import FORMAT, PAGE, PAGE_LABEL
 from ingest.clean import drop_running_lines, mark_spaced_lines, normalise_text, unwrap_lines
+from ingest.formats import LoadError, decode_text, first_heading
+
+__all__ = ["LoadError", "LoadLimits", "LoadedFile", "corpus_files", "decode_text", "first_heading", "load_file"]
 
 SUFFIX_FORMATS = {
     ".pdf": "pdf",
@@ -36,14 +37,6 @@ SUFFIX_FORMATS = {
 RESERVED_NAMES = {"sources.yaml", "sources.yml", "glossary.yaml", "glossary.yml"}
 
 
-class LoadError(AssistantError):
-    """A corpus file that cannot be indexed; ``reason`` is shown to maintainers in French."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 @dataclass
 class LoadedFile:
     format: str
@@ -55,6 +48,8 @@ class LoadedFile:
 
 @dataclass(frozen=True)
 class LoadLimits:
+    """Caps on reading one file, whatever its format (the ``pdf_`` names are older than the other formats' caps)."""
+
     pdf_timeout_s: float = 60.0
     pdf_memory_mb: int = 1024
     max_file_mb: float = 20.0
@@ -99,14 +94,13 @@ def load_file(path: Path, corpus_dir: Path, limits: LoadLimits = LoadLimits()) -
         raise LoadError(f"fichier trop volumineux ({size / 1024 / 1024:.0f} Mo, limite {limits.max_file_mb:.0f} Mo)")
     if fmt == "pdf":
         loaded = _load_pdf(path, limits)
-    elif fmt == "docx":
-        loaded = _load_docx(path)
     else:
-        text = decode_text(path.read_bytes())
-        if fmt == "html":
-            loaded = _load_html(text)
-        else:
-            loaded = LoadedFile(fmt, [_page(normalise_text(text), 1, "", fmt)], title=_first_heading(text))
+        # Every format is read in a child process under the same time and memory caps as PDFs.
+        result = _run_child(path, fmt, limits)
+        if "error" in result:
+            raise LoadError(result["error"])
+        loaded = LoadedFile(fmt, [_page(str(result["pages"][0]), 1, "", fmt)], title=str(result["title"]),
+                            author=str(result["author"]))
     if not any(p.page_content.strip() for p in loaded.pages):
         if fmt == "pdf":
             raise LoadError("aucun texte extractible — OCR nécessaire")
@@ -118,28 +112,6 @@ def _page(text: str, page: int, label: str, fmt: str) -> Document:
     return Document(page_content=text, metadata={PAGE: page, PAGE_LABEL: label, FORMAT: fmt})
 
 
-def decode_text(data: bytes) -> str:
-    """UTF-8 when valid, else the detected legacy encoding (Windows-1252, Latin-1…)."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data, cp_isolation=["cp1252", "latin_1", "iso8859_15", "utf_16", "mac_roman"]).best()
-    if best is None:
-        raise LoadError("encodage du texte non reconnu")
-    return str(best)
-
-
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
-
-
-def _first_heading(text: str) -> str:
-    match = _MD_HEADING.search(text)
-    return match.group(2).strip() if match and len(match.group(1)) == 1 else ""
-
-
 # --- PDF -------------------------------------------------------------------------------
 
 
@@ -149,7 +121,7 @@ def _load_pdf(path: Path, limits: LoadLimits) -> LoadedFile:
     if b"%PDF-" not in head:
         kind = "du HTML" if b"<html" in head.lower() or b"<!doctype" in head.lower() else "un autre format"
         raise LoadError(f"ce fichier n'est pas un PDF (son contenu est {kind})")
-    result = _run_pdf_child(path, limits)
+    result = _run_child(path, "pdf", limits)
     if "error" in result:
         raise LoadError(result["error"])
     pages = clean_pdf_pages(result["pages"], result["outline"])
@@ -207,27 +179,37 @@ def pdf_title(meta_title: str, first_heading: str, path: Path) -> str:
     return readable_file_name(path)
 
 
-def _run_pdf_child(path: Path, limits: LoadLimits) -> dict[str, Any]:
-    # A fresh interpreter that imports only pypdf: a hang or a memory blow-up costs this file only,
-    # and the parent's threads (Chroma, the embedder) are never forked.
+def _run_child(path: Path, fmt: str, limits: LoadLimits) -> dict[str, Any]:
+    """Read ``path`` in a fresh interpreter (:mod:`ingest.load_worker`) under the time and memory caps.
+
+    A hang or a memory blow-up costs this file only, and the parent's threads (Chroma, the embedder) are
+    never forked. The answer is the worker's JSON, or ``{"error": French reason}``.
+    """
+    pdf = fmt == "pdf"
+    # The PDF worker lays pages out until 60 % of the time limit, then takes pypdf's plain text.
+    budget = 0.6 * limits.pdf_timeout_s
     try:
         proc = subprocess.run(
-            # The worker lays pages out until 60 % of the time limit, then takes pypdf's plain text.
-            [sys.executable, "-m", "ingest.pdf_worker", str(path), str(limits.pdf_memory_mb),
-             str(0.6 * limits.pdf_timeout_s)],
+            [sys.executable, "-m", "ingest.load_worker", fmt, str(path), str(limits.pdf_memory_mb), str(budget)],
             capture_output=True,
             timeout=limits.pdf_timeout_s,
             cwd=Path(__file__).resolve().parent.parent,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return {"error": f"analyse du PDF interrompue après {limits.pdf_timeout_s:g} s (PDF piégé ou trop complexe)"}
+        if pdf:
+            return {"error": f"analyse du PDF interrompue après {limits.pdf_timeout_s:g} s "
+                             "(PDF piégé ou trop complexe)"}
+        return {"error": f"délai de lecture dépassé ({limits.pdf_timeout_s:g} s) : fichier trop complexe"}
     try:
         return dict(json.loads(proc.stdout.decode("utf-8")))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        if proc.returncode and proc.returncode < 0:
+        if pdf and proc.returncode and proc.returncode < 0:
             return {"error": "l'analyse du PDF a été interrompue (processus tué, PDF probablement piégé)"}
-        return {"error": "l'analyse du PDF a échoué (mémoire dépassée ou PDF malformé)"}
+        if pdf:
+            return {"error": "l'analyse du PDF a échoué (mémoire dépassée ou PDF malformé)"}
+        return {"error": f"lecture interrompue : mémoire dépassée (limite de {limits.pdf_memory_mb} Mo) "
+                         "ou fichier malformé"}
 
 
 def _mark_outline_headings(pages: list[str], outline: list[tuple[str, int, int]]) -> list[str]:
@@ -246,104 +228,3 @@ def _mark_outline_headings(pages: list[str], outline: list[tuple[str, int, int]]
     return pages
 
 
-# --- HTML ------------------------------------------------------------------------------
-
-_DROP_TAGS = [
-    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form",
-    "iframe", "object", "embed", "svg", "button", "select", "input",
-]
-_BLOCKS = {"p", "div", "section", "article", "main", "blockquote", "pre", "dd", "dt", "figcaption", "caption"}
-
-
-def _load_html(html: str) -> LoadedFile:
-    soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    author_tag = soup.find("meta", attrs={"name": "author"})
-    author = str(author_tag.get("content", "")) if author_tag else ""
-    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        comment.extract()
-    for tag in soup.find_all(_DROP_TAGS):
-        tag.decompose()
-    # Banners and menus that sites do not mark up semantically, and hidden elements.
-    hidden = [t for t in soup.find_all(True)
-              if t.get("role") in ("navigation", "banner", "contentinfo", "dialog") or t.has_attr("hidden")]
-    for tag in hidden:
-        if not tag.decomposed:
-            tag.decompose()
-    root = soup.find("main") or soup.find("article") or soup.body or soup
-    lines: list[str] = []
-    for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", *_BLOCKS]):
-        if el.name in _BLOCKS and el.find(["h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", *_BLOCKS]):
-            continue  # its children are emitted on their own
-        if el.find_parent("li") is not None or el.find_parent("tr") is not None:
-            continue
-        text = el.get_text(" ", strip=True)
-        if not text:
-            continue
-        if el.name[0] == "h" and el.name[1:].isdigit():
-            lines.append("\n" + "#" * int(el.name[1]) + " " + text)
-        elif el.name == "li":
-            lines.append("- " + text)
-        elif el.name == "tr":
-            cells = [c.get_text(" ", strip=True) for c in el.find_all(["td", "th"])]
-            lines.append(" | ".join(c for c in cells if c))
-        else:
-            lines.append(text + "\n")
-    text = normalise_text("\n".join(lines))
-    return LoadedFile("html", [_page(text, 1, "", "html")], title=title or _first_heading(text), author=author)
-
-
-# --- DOCX ------------------------------------------------------------------------------
-
-
-def _load_docx(path: Path) -> LoadedFile:
-    import zipfile
-
-    from docx import Document as DocxDocument
-
-    try:
-        doc = DocxDocument(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise LoadError(f"document Word illisible ({type(exc).__name__})") from None
-    lines: list[str] = []
-    body = doc.element.body
-    # Walk paragraphs and tables in document order.
-    for child in body.iterchildren():
-        tag = child.tag.rsplit("}", 1)[-1]
-        if tag == "p":
-            from docx.text.paragraph import Paragraph
-
-            para = Paragraph(child, doc)
-            text = para.text.strip()
-            if not text:
-                continue
-            style = (para.style.name if para.style is not None else "") or ""
-            level = _heading_level(style)
-            if level:
-                lines.append("\n" + "#" * level + " " + text)
-            elif "list" in style.lower():
-                lines.append("- " + text)
-            else:
-                lines.append(text + "\n")
-        elif tag == "tbl":
-            from docx.table import Table
-
-            for row in Table(child, doc).rows:
-                cells = [c.text.strip() for c in row.cells]
-                lines.append(" | ".join(c for c in cells if c))
-            lines.append("")
-    props = doc.core_properties
-    text = normalise_text("\n".join(lines))
-    return LoadedFile("docx", [_page(text, 1, "", "docx")], title=(props.title or "").strip() or _first_heading(text),
-                      author=(props.author or "").strip())
-
-
-def _heading_level(style: str) -> int:
-    name = style.lower()
-    if name == "title":
-        return 1
-    for prefix in ("heading ", "titre "):
-        if name.startswith(prefix) and name[len(prefix):].strip().isdigit():
-            # "Title" is the document's h1, so Heading 1 is a section (h2).
-            return min(int(name[len(prefix):]) + 1, 6)
-    return 0

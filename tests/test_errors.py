@@ -12,7 +12,7 @@ from assistant.errors import AssistantError
 MODULES = [
     "assistant.limits", "assistant.calibration", "assistant.embeddings", "assistant.feedback", "assistant.glossary",
     "assistant.lexical", "assistant.llm", "assistant.settings", "assistant.store", "ingest.fetch", "ingest.index",
-    "ingest.load", "ingest.manifest", "evals.gate", "evals.run", "evals.sets",
+    "ingest.formats", "ingest.split", "ingest.manifest", "evals.gate", "evals.run", "evals.sets",
 ]
 
 
