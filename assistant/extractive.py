@@ -175,7 +175,7 @@ def rank_units(
     ranked = rank(question, units, passages, vectors, qv, calibration.ranker)
     # « … ne sont pas précisées dans les sources : la liste des 350 catalyseurs » shares the question's
     # words but does not answer it when another unit states the fact: it comes after the others.
-    return [r for r in ranked if not states_absence(r.unit.text)] + [r for r in ranked if states_absence(r.unit.text)]
+    return sorted(ranked, key=lambda r: states_absence(r.unit.text))  # stable: the model's order otherwise
 
 
 def select(

@@ -271,7 +271,7 @@ def _table_blocks(pieces: Sequence[str]) -> dict[int, tuple[int, int]]:
         while j + 1 < len(pieces) and j + 1 - i < _TABLE_ROWS_MAX and _is_table_row(pieces[j + 1]):
             j += 1
         if j - i + 1 >= _TABLE_ROWS_MIN:
-            caption = i - 1 if i > 0 and not _FIGURE.search(pieces[i - 1]) and _is_label(pieces[i - 1]) else i
+            caption = i - 1 if i > 0 and _is_label(pieces[i - 1]) else i
             blocks[caption] = (caption, j)
         i = j + 1
     return blocks

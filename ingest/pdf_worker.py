@@ -1,4 +1,4 @@
-"""PDF parsing, run as a child process with a wall-clock timeout and a memory cap.
+"""PDF parsing for the loader's child process (:mod:`ingest.load_worker`), under its timeout and a memory cap.
 
 pypdf opens the file (encryption, decompression limits, metadata, page labels, outline). The page
 text comes from the character positions pdfminer.six computes, laid out by :mod:`ingest.pdf_layout`
@@ -12,9 +12,7 @@ imported, so that the child starts fast and its memory cap measures the PDF, not
 
 from __future__ import annotations
 
-import json
 import resource
-import sys
 import time
 from typing import Any
 
@@ -150,8 +148,3 @@ def parse_pdf(path: str, memory_mb: int, budget_s: float = 30.0) -> dict[str, An
     except Exception as exc:
         return {"error": f"PDF illisible ou tronqué ({type(exc).__name__}: {exc})"}
 
-
-if __name__ == "__main__":
-    # python -m ingest.pdf_worker FILE MEMORY_MB [BUDGET_S]  →  one JSON object on stdout
-    budget = float(sys.argv[3]) if len(sys.argv) > 3 else 30.0
-    sys.stdout.write(json.dumps(parse_pdf(sys.argv[1], int(sys.argv[2]), budget), ensure_ascii=False))
