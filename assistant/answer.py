@@ -123,6 +123,7 @@ class Assistant:
                     if p.id not in seen:
                         seen.add(p.id)
                         passages.append(p)
+        passages = self.retriever.with_page_neighbours(passages, s.quote_page_neighbours)
         timings["retrieve"] = time.perf_counter() - t
 
         signals = {"best_similarity": result.best_similarity, "unknown_share": result.unknown_share}

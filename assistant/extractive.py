@@ -77,12 +77,30 @@ def _overlaps(a: Unit, b: Unit) -> bool:
     return a.passage_index == b.passage_index and a.start < b.end and b.start < a.end
 
 
+_FIGURES = re.compile(r"\d+(?:[ ,.\u00a0\u202f]\d+)*")
+_SAME_FACT_SHARED_TERMS = 0.5  # Jaccard of the analysed terms
+
+
+def _same_fact(text: str, other: str) -> bool:
+    """« L'Observatoire existe depuis 2004. » and « L'Observatoire est actif depuis 2004. »: one fact, two wordings.
+
+    The same figures (at least one) and most of the same words: a second document saying it again adds nothing.
+    """
+    figures = set(_FIGURES.findall(text))
+    if not figures or not figures <= set(_FIGURES.findall(other)):
+        return False
+    a, b = set(analyze(text)), set(analyze(other))
+    return len(a & b) >= _SAME_FACT_SHARED_TERMS * len(a | b)
+
+
 def _duplicate(unit: Unit, chosen: Sequence[Unit]) -> bool:
     text = _normal_words(unit.text)
     for c in chosen:
         other = _normal_words(c.text)
         if _overlaps(unit, c) or text in other or other in text:
             return True  # the same words, from this passage or from another document's copy of them
+        if _same_fact(unit.text, c.text):
+            return True
     return False
 
 

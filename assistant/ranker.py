@@ -8,6 +8,9 @@ Each candidate unit gets a few features that say why it may answer:
 - whether it has what the question asks for (``combien`` → a figure with its
   unit, ``quand`` → a date, ``qui`` → an organisation or a person, ``où`` → a
   place or a link, « qu'est-ce que » → « X est / désigne / signifie »);
+- whether it holds the word the question asks about: « partenaires » in « avec quels
+  partenaires le Comité 21 a-t-il fait son guide ? », « organise » in « qui organise le
+  MOOC ? » (dense similarity favours the sentences that name the subject instead);
 - whether it says anything beyond the question's own words (a generic sentence
   that only names the subject is not an answer);
 - the rank and score of the passage it comes from, and whether the question
@@ -20,6 +23,7 @@ calibration profile (:mod:`assistant.calibration`); the held-out half judges it.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -33,7 +37,7 @@ from assistant.schema import Passage
 from assistant.text import fold
 from assistant.units import Unit
 
-QuestionKind = Literal["number", "date", "entity", "place", "definition", "other"]
+QuestionKind = Literal["number", "date", "entity", "link", "place", "definition", "other"]
 
 FEATURES = (
     "dense",
@@ -53,6 +57,7 @@ FEATURES = (
     "overlap_rank",
     "overlap_gap",
     "defines_subject",
+    "focus",
 )
 
 
@@ -63,6 +68,11 @@ def _fold(text: str) -> str:
 
 # --------------------------------------------------------------------------- question kinds
 
+# « qui » that asks (« Qui organise… ? », « par qui ? », « et c'est qui ? »), not the relative pronoun of
+# « le MOOC Les alliances qui changent les territoires ».
+_ASKING_QUI = (r"(?:^\s*(?:et |mais |alors |donc |bon )?|[,;:(]\s*|\b(?:par|a|aupres de|avec|de|pour|chez|selon|"
+               r"envers|contre|sur|c'est|est-ce) )(?:qu'est-ce )?qui\b|\bqui\s*\?")
+
 _KIND_PATTERNS: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
     ("date", re.compile(
         r"\b(quand|en quelle annee|a quelle date|quelle date|depuis quand|jusqu'a quand|quelle annee|"
@@ -71,15 +81,21 @@ _KIND_PATTERNS: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
         r"\b(combien|quel(?:le)?s? (?:est |sont |etait )?(?:le |la |les )?(?:nombre|pourcentage|part|proportion|"
         r"montant|taux|cout|prix|budget|duree|delai|distance|surface|superficie|population|taille|somme|age|"
         r"hauteur|longueur|seuil|frais|tarif|chiffre|quantite|consommation|puissance|niveau|volume|facteur|"
-        r"majorite)|a combien|quelle (?:est la )?valeur|"
+        r"majorite)(?:s|x)?\b|a combien|quelle (?:est la )?valeur|"
         # « y a des chiffres ? », « des statistiques sur … ? »: the question asks for figures in general.
         r"(?:des|les|quels|quelles|un|une|le|la) (?:chiffres?|statistiques?|donnees chiffrees|pourcentages?))\b")),
+    # « Où trouver le kit ? » asks for a link, not a place: a sentence naming a town does not answer it.
+    ("link", re.compile(
+        r"\b(ou (?:le |la |les |l')?(?:trouver|consulter|telecharger|lire|voir|regarder|visionner|acceder|obtenir|"
+        r"retrouver|suivre|se procurer|s'inscrire|se renseigner|s'informer|commander)|"
+        r"(?:sur )?quel site|quelle adresse|quel lien|le lien|l'adresse (?:web|internet|du site))")),
     ("place", re.compile(r"\b(ou (?!est-ce)|d'ou|dans quelle ville|dans quel pays|quelle ville|quel pays|"
-                         r"quelle region|sur quel site|quelle adresse|a quel endroit|quel lieu)")),
+                         r"quelle region|a quel endroit|quel lieu)")),
     ("entity", re.compile(
-        r"\b(qui|par qui|aupres de qui|a qui|quel(?:le)?s? (?:est |sont )?(?:l'|le |la |les )?"
+        _ASKING_QUI + r"|\bquel(?:le)?s? (?:est|etait|sont|etaient) (?:le |les )?noms?\b"
+        r"|\b(quel(?:le)?s? (?:est |sont )?(?:l'|le |la |les )?"
         r"(?:organisme|organisation|entreprise|societe|association|institut|bureau|structure|acteur|operateur|partenaire|financeur|"
-        r"ministere|autorite|collectivite|personne|auteur|editeur|etablissement|federation|reseau))\b")),
+        r"ministere|autorite|collectivite|personne|auteur|editeur|etablissement|federation|reseau)(?:s|x)?)\b")),
     ("definition", re.compile(
         r"(qu'est-ce qu|c'est quoi|que (?:veut dire|signifie|designe|sont|represente)|que veulent dire|"
         r"qu'appelle-t-on|qu'entend-on|a quoi correspond|definition|definir|que recouvre|que couvre|"
@@ -123,6 +139,27 @@ _DEFINED = re.compile(
 )
 
 
+# The word after the question word is what the answer must talk about: « quels partenaires », « combien de
+# catalyseurs », « qui organise ». Words that any answer could do without are not a focus.
+_FOCUS = re.compile(
+    r"\b(?:(?:quel(?:le)?s?|lesquel(?:le)?s|combien)\s+(?:d'|de\s+|des\s+)?(?:(?:est|sont|etait|etaient)\s+)?"
+    r"(?:(?:le|la|les|l'|un|une|des|du|de)\s*)?)(?P<focus>[a-z][\w-]{2,})"
+    r"|(?:" + _ASKING_QUI + r")\s+(?:(?:le|la|les|l'|y|en|se|s'|nous|vous)\s*)?(?P<verb>[a-z][\w-]{2,})"
+)
+_NOT_FOCUS = frozenset(
+    "nom noms annee annees date dates type types genre sorte sortes chose choses moment jour jours mois siecle epoque "
+    "facon maniere fois est sont etait a ont peut peuvent doit doivent fait font va vont sera seront serait etaient "
+    "avait avaient".split()
+)
+
+
+def focus_terms(question: str) -> frozenset[str]:
+    """The analysed terms the question asks about (see :data:`_FOCUS`); empty when it names none."""
+    found = (m.group("focus") or m.group("verb") for m in _FOCUS.finditer(_fold(question)))
+    words = [w for w in found if w and w not in _NOT_FOCUS]
+    return frozenset(analyze(" ".join(words))) if words else frozenset()
+
+
 def defined_subject(question: str) -> str:
     """The term a definition question asks about (folded), or ""."""
     match = _DEFINED.search(_fold(question))
@@ -144,15 +181,33 @@ def defines_subject(text: str, subject: str) -> bool:
     )
 
 
-def unit_has_kind(text: str, kind: QuestionKind) -> bool:
-    """Whether the unit holds the kind of thing the question asks for."""
+_TOKEN = re.compile(r"\w[\w-]*")
+
+
+@functools.lru_cache(maxsize=256)
+def _question_words(question: str) -> frozenset[str]:
+    return frozenset(_TOKEN.findall(_fold(question)))
+
+
+_LINK = re.compile(r"https?://|www\.|\b[\w-]+\.(?:fr|org|com|eu|net|info)\b", re.IGNORECASE)
+
+
+def unit_has_kind(text: str, kind: QuestionKind, question: str = "") -> bool:
+    """Whether the unit holds the kind of thing the question asks for.
+
+    For « qui ? » the name must be one the question does not already say: « Le Comité 21 a publié
+    un guide » does not answer « avec quels partenaires le Comité 21 a-t-il fait son guide ? ».
+    """
     if kind == "number":
         return bool(_NON_YEAR_NUMBER.search(text)) or "%" in text
     if kind == "date":
         folded = _fold(text)
         return bool(_YEAR.search(text) or _MONTHS.search(folded) or _SIECLE.search(folded))
     if kind == "entity":
-        return bool(_PROPER.search(text))
+        asked = _question_words(question)
+        return any(not set(_TOKEN.findall(_fold(m.group(0)))) <= asked for m in _PROPER.finditer(text))
+    if kind == "link":
+        return bool(_LINK.search(text))
     if kind == "place":
         return bool(_PLACE.search(text))
     if kind == "definition":
@@ -197,6 +252,7 @@ def unit_features(
     best_score = max((p.score for p in passages), default=0.0) or 1.0
     title_terms = [set(analyze(f"{p.title} {p.section}")) for p in passages]
     subject = defined_subject(question) if kind == "definition" else ""
+    focus = focus_terms(question)
     for i, unit in enumerate(units):
         terms = unit_terms[i]
         shared = terms & q_terms
@@ -204,7 +260,7 @@ def unit_features(
         overlap = len(shared) / len(q_terms) if q_terms else 0.0
         novelty = min(1.0, len(new) / 8.0)
         passage = passages[unit.passage_index]
-        has_kind = unit_has_kind(unit.text, kind)
+        has_kind = unit_has_kind(unit.text, kind, question)
         words = len(unit.text.split())
         out[i] = (
             float(dense[i]),
@@ -224,6 +280,7 @@ def unit_features(
             0.0,
             0.0,
             float(defines_subject(unit.text, subject)),
+            float(bool(focus & terms)),
         )
     # Where each unit stands among the candidates: a pointwise model then sees the whole list.
     dense_col, idf_col = FEATURES.index("dense"), FEATURES.index("overlap_idf")

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistant import store
@@ -22,7 +22,7 @@ from assistant.errors import AssistantError
 from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
 from assistant.lexical import LexicalIndex
-from assistant.schema import DOC_ID, PAGE, Passage
+from assistant.schema import CHUNK_INDEX, DOC_ID, PAGE, Passage
 from assistant.settings import SearchMode, Settings
 
 
@@ -136,6 +136,30 @@ class Retriever:
         passages = [Passage.from_document(pid, doc)
                     for pid, doc, _ in store.iter_records(self._current().vectors.collection, where=where)]
         return sorted(passages, key=lambda p: p.chunk_index)
+
+    def with_page_neighbours(self, passages: Sequence[Passage], top: int, span: int = 2) -> list[Passage]:
+        """``passages``, then the passages next to each of the first ``top`` PDF ones on the same page.
+
+        On a designed brochure the block the search found often names the subject while the next block of
+        the page (``span`` passages either side) states the fact. Only PDF pages: a Markdown, HTML or DOCX
+        file is one long «page» already cut at its headings, where the next passage is another topic.
+        A neighbour carries its anchor's score, marked ``page`` among its retrievers.
+        """
+        out = list(passages)
+        seen = {p.id for p in out}
+        for anchor in passages[:top]:
+            if anchor.format != "pdf":
+                continue
+            where = {"$and": [{DOC_ID: anchor.doc_id}, {PAGE: int(anchor.page)},
+                              {CHUNK_INDEX: {"$gte": anchor.chunk_index - span}},
+                              {CHUNK_INDEX: {"$lte": anchor.chunk_index + span}}]}
+            found = [Passage.from_document(pid, doc)
+                     for pid, doc, _ in store.iter_records(self._current().vectors.collection, where=where)]
+            for p in sorted(found, key=lambda p: (abs(p.chunk_index - anchor.chunk_index), p.chunk_index)):
+                if p.id not in seen:
+                    seen.add(p.id)
+                    out.append(replace(p, score=anchor.score, retrievers=("page",)))
+        return out
 
     # -- search ----------------------------------------------------------------------
 

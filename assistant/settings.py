@@ -85,6 +85,9 @@ class Settings:
     # Passages whose sentences compete for the quotes (the first k are the «sources»; deeper ones often hold
     # the line with the fact on designed brochures).
     quote_depth: int = 8
+    # The other passages of the pages of the first N passages compete too: a brochure's answer often sits in
+    # the next block of the page the search found (0 turns it off).
+    quote_page_neighbours: int = 3
     plain_language: bool = False
     max_question_chars: int = 1000
     # Follow-ups: only the last turns are read, each message cut (a long paste must not slow everybody down).
@@ -186,6 +189,8 @@ class Settings:
             (self.login_lockout_s >= 0, "ASSISTANT_LOGIN_LOCKOUT_S doit être positif."),
             (1 <= self.max_quotes <= 4, "ASSISTANT_MAX_QUOTES doit être compris entre 1 et 4."),
             (1 <= self.quote_depth <= 50, "ASSISTANT_QUOTE_DEPTH doit être compris entre 1 et 50."),
+            (0 <= self.quote_page_neighbours <= 10,
+             "ASSISTANT_QUOTE_PAGE_NEIGHBOURS doit être compris entre 0 et 10."),
             (bool(self.collection.strip()), "ASSISTANT_COLLECTION ne peut pas être vide."),
             (self.max_passages_per_file >= 1, "ASSISTANT_MAX_PASSAGES_PER_FILE doit valoir au moins 1."),
             (self.pdf_timeout_s > 0, "ASSISTANT_PDF_TIMEOUT_S doit être strictement positif."),
@@ -199,7 +204,7 @@ class Settings:
 _INT = {
     "chroma_port", "embed_batch_size", "embed_threads", "chunk_words", "chunk_overlap_words",
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
-    "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth",
+    "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth", "quote_page_neighbours",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
     "ask_rate_per_minute", "login_max_failures", "max_passages_per_file",
 }

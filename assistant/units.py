@@ -250,8 +250,17 @@ def passage_units(passage: Passage, passage_index: int = 0) -> list[Unit]:
     return units
 
 
+# « 10 infographies », « 6 vidéos témoignages », « 350 catalyseurs »: a figure then what it counts.
+_COUNT_ROW = re.compile(r"^\s*[•\-–*·▪●]?\s*\d[\d\u00a0\u202f ,.]*\s*(?:%|€|k€|M€)?\s+[^\W\d_]")
+_COUNT_ROW_MAX_WORDS = 8
+
+
 def _is_table_row(piece: str) -> bool:
-    return " | " in piece and bool(_FIGURE.search(piece)) and bool(_LETTER.search(piece))
+    """A row of a table or chart (« Elec ind | 2,69 ») or of an infographic's list of counts (« 10 infographies »)."""
+    if " | " in piece:
+        return bool(_FIGURE.search(piece)) and bool(_LETTER.search(piece))
+    return (bool(_COUNT_ROW.match(piece)) and "\n" not in piece.strip()
+            and len(_words(piece)) <= _COUNT_ROW_MAX_WORDS and not _ENDS_TERMINAL.search(piece))
 
 
 def _table_blocks(pieces: Sequence[str]) -> dict[int, tuple[int, int]]:

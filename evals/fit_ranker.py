@@ -67,12 +67,14 @@ def domain_examples(db: Path, corpus: Path | None, set_name: str) -> tuple[np.nd
     for n, q in enumerate(x for x in questions if x.split == "tune" and not x.out_of_corpus):
         standalone = assistant.standalone(q.question, q.history_messages(), "extractive")
         result = assistant.retriever.search(standalone, k=max(settings.k, settings.quote_depth))
-        units = quotable_units(result.passages)
+        # The candidates the assistant ranks when it answers: the passages found and their page neighbours.
+        passages = assistant.retriever.with_page_neighbours(result.passages, settings.quote_page_neighbours)
+        units = quotable_units(passages)
         if not units:
             continue
         vectors = assistant.embedder.embed_passages([u.text for u in units])
         qv = np.asarray(result.query_vector, dtype=np.float32)
-        rows.append(unit_features(standalone, units, result.passages, vectors, qv))
+        rows.append(unit_features(standalone, units, passages, vectors, qv))
         alternatives = [alt for fact in q.facts for alt in fact.split("|")]
         labels.append(np.array([any(pu.contains_answer(u.text, a) for a in alternatives) for u in units], np.int8))
         groups.append(np.full(len(units), n))

@@ -18,8 +18,9 @@ from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharac
 from assistant.schema import CHUNK_INDEX, CONTENT_HASH, PAGE, PAGE_LABEL, SECTION, STARTS_CLEAN
 from ingest.formats import LoadError
 
-# Bump when the page text, the passages or their metadata change for the same file: every file is read again.
-SPLIT_VERSION = 6
+# Bump when the page text, the passages or their metadata change for the same file, or the quotable units whose
+# vectors ingestion precomputes (assistant.units): every file is read again.
+SPLIT_VERSION = 7
 
 # A run of characters without a space longer than this is cut every this many characters (a real word or
 # address is shorter): a 100 KB text without spaces must not become one 100 KB « word », hence one passage.

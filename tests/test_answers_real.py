@@ -130,6 +130,27 @@ def test_quotes_start_a_sentence_and_are_never_repeated(shipped: Assistant, ques
         assert _STARTS_A_SENTENCE.match(c.quote), c.quote
 
 
+@pytest.mark.parametrize(
+    ("first", "follow_up", "expected"),
+    [
+        # « avec quels partenaires ? » asks for names the first question does not already say.
+        pytest.param(
+            "Le Comité 21 a fait un guide sur l'Agenda 2030 pour les communes ?", "avec quels partenaires ?", "Cerema",
+            marks=pytest.mark.xfail(strict=True, reason=(
+                "the passage « Les partenaires du guide » is 10th in the search, below the passages that name the "
+                "guide and the Comité 21, and not next to the first three: no quote can come from it yet"))),
+        # « où la trouver ? » asks for an address, not for another sentence about the base.
+        ("Qu'est-ce que la base IMPACT-Pratiques innovantes ?", "où la trouver ?",
+         "observatoire-des-partenariats.fr/impact-pratiques-innovantes"),
+    ],
+)
+def test_a_follow_up_gets_the_kind_of_answer_it_asks_for(shipped: Assistant, first: str, follow_up: str,
+                                                         expected: str) -> None:
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": shipped.answer(first).text}]
+    ans = shipped.answer(follow_up, history)
+    assert not ans.abstained and any(expected in c.quote for c in ans.citations), ans.text
+
+
 def test_brochure_facts_each_get_their_own_line(brochures: Assistant) -> None:
     funded = brochures.answer("Qui finance le service France Chaleur Urbaine ?")
     assert "DINUM" in funded.text and "ADEME" in funded.text, funded.text
@@ -138,6 +159,14 @@ def test_brochure_facts_each_get_their_own_line(brochures: Assistant) -> None:
     assert "gratuit" in free.text, free.text
     for ans in (funded, free):
         assert all(c.passage.doc_id == "fcu-guide-exploitants" and c.passage.page == 16 for c in ans.citations[:1])
+
+
+def test_an_infographics_list_of_counts_is_quoted(brochures: Assistant) -> None:
+    # Page 7 lists « 2 vidéos pédagogiques / 6 vidéos témoignages / 10 infographies … », one short line each.
+    ans = brochures.answer("Combien d'infographies et de vidéos pédagogiques France Chaleur Urbaine met-elle "
+                           "à disposition des exploitants ?")
+    assert "10 infographies" in ans.text and "2 vidéos pédagogiques" in ans.text, ans.text
+    assert any(c.passage.page == 7 and "10 infographies" in c.quote for c in ans.citations)
 
 
 def test_brochure_title_is_not_its_file_name(brochures: Assistant) -> None:

@@ -39,7 +39,12 @@ CAL = load_calibration(EMBEDDER.name)  # the uncalibrated profile: no cosine flo
         ("Depuis quand l'Observatoire existe-t-il ?", "date"),
         ("Qui organise le MOOC ?", "entity"),
         ("Quel organisme publie les indices du bois ?", "entity"),
-        ("Où trouver le kit ?", "place"),
+        ("Où trouver le kit ?", "link"),
+        ("Sur quel site peut-on consulter la base ?", "link"),
+        ("Où se trouve la sous-station ?", "place"),
+        ("avec quels partenaires ?", "entity"),
+        ("Quels financeurs soutiennent le projet ?", "entity"),
+        ("Quels montants sont en jeu ?", "number"),
         ("Qu'est-ce que l'ODD 17 ?", "definition"),
         ("c'est quoi un catalyseur territorial", "definition"),
         ("Comment associer les entreprises ?", "other"),
@@ -54,8 +59,17 @@ def test_unit_kinds() -> None:
     assert not unit_has_kind("Il a été créé en 2006.", "number")  # a year does not answer « combien »
     assert unit_has_kind("Il a été créé en 2006.", "date")
     assert unit_has_kind("Le MOOC est proposé par l'ESSEC et Le RAMEAU.", "entity")
-    assert unit_has_kind("Le kit est en ligne sur https://exemple.fr.", "place")
+    assert unit_has_kind("Le kit est en ligne sur https://exemple.fr.", "link")
+    assert unit_has_kind("La base est sur observatoire-des-partenariats.fr.", "link")
+    assert not unit_has_kind("La base réunit 200 cas sur la plateforme.", "link")  # names no address
+    assert unit_has_kind("La sous-station est en pied d'immeuble, à Lyon.", "place")
     assert unit_has_kind("Un catalyseur territorial est un acteur de terrain.", "definition")
+
+
+def test_a_name_the_question_already_says_does_not_answer_who() -> None:
+    question = "Avec quels partenaires le Comité 21 a-t-il fait son guide sur l'Agenda 2030 ?"
+    assert not unit_has_kind("Le Comité 21 a publié un guide sur l'Agenda 2030.", "entity", question)
+    assert unit_has_kind("Il a été réalisé avec le Cerema et la Banque des Territoires.", "entity", question)
 
 
 def _ranked(*texts: str, scores: tuple[float, ...] = ()) -> list[RankedUnit]:
@@ -122,6 +136,18 @@ def test_the_same_sentence_is_never_quoted_twice_even_from_two_documents() -> No
                 make_passage("Le glossaire définit aussi 169 cibles précises.", doc_id="c", chunk_index=2)]
     sel = select("Combien de cibles compte l'Agenda 2030 ?", passages, EMBEDDER, CAL)
     assert [u.text for u in sel.units].count(same) == 1
+
+
+def test_one_fact_said_again_by_another_document_is_quoted_once() -> None:
+    passages = [
+        make_passage("L'Observatoire des territoires existe depuis 2004.", doc_id="territoires"),
+        make_passage("- L'Observatoire des territoires est actif depuis 2004.", doc_id="glossaire", chunk_index=1),
+        make_passage("L'Observatoire des partenariats a été créé en 2008.", doc_id="partenariats", chunk_index=2),
+    ]
+    sel = select("Depuis quand existent l'Observatoire des territoires et l'Observatoire des partenariats ?",
+                 passages, EMBEDDER, CAL)
+    quoted = [u.text for u in sel.units]
+    assert sum("2004" in t for t in quoted) == 1 and any("2008" in t for t in quoted), quoted
 
 
 def test_not_covered_when_the_quotes_miss_the_question_words() -> None:
@@ -226,3 +252,33 @@ def test_precomputed_unit_vectors_are_what_ranking_reads(tmp_path: Path) -> None
     rank_units(question, passages, cached, CAL, query_vector=query_vector)
     assert inner.embedded == []  # every unit vector came from the cache
     assert precompute_unit_vectors(passages, inner) == 0  # no cache: nothing worth computing ahead
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        # The relative « qui » does not ask who: the question asks which exercises.
+        ("Et quels exercices le MOOC Les alliances qui changent les territoires propose ?", "other"),
+        ("Par qui le kit est-il financé ?", "entity"),
+        ("Le RAMEAU, c'est qui ?", "entity"),
+        ("et qui le finance ?", "entity"),
+        ("Quel est le nom de l'homme qui a fondé la ville ?", "entity"),
+    ],
+)
+def test_only_an_asking_qui_makes_a_who_question(question: str, kind: str) -> None:
+    assert question_kind(question) == kind
+
+
+def test_the_word_the_question_asks_about_is_its_focus() -> None:
+    from assistant.lexical import analyze
+    from assistant.ranker import focus_terms
+
+    asked = "Avec quels partenaires le Comité 21 a-t-il fait son guide ?"
+    assert focus_terms(asked) == frozenset(analyze("partenaires"))
+    assert focus_terms("Qui organise le MOOC ?") == frozenset(analyze("organise"))
+    assert focus_terms("Combien de catalyseurs compte le réseau ?") == frozenset(analyze("catalyseurs"))
+    # The relative clause is not what is asked; « nom », « année » could be said of any answer.
+    assert focus_terms("Et quels exercices le MOOC Les alliances qui changent les territoires propose ?") \
+        == frozenset(analyze("exercices"))
+    assert focus_terms("Quel est le nom du fleuve ?") == frozenset()
+    assert focus_terms("En quelle année le club a-t-il été créé ?") == frozenset()

@@ -195,3 +195,27 @@ def test_public_reads_for_the_web_ui(indexed: Settings, fake_embedder) -> None: 
     assert "Agenda 2030" in " ".join(p.text for p in page)
     assert retriever.page_passages("guide-alliances", 99) == []
     assert retriever.page_passages("absent", 1) == []
+
+
+def test_page_neighbours_join_the_candidates(settings: Settings, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+    # Small passages, so that a page holds several: the block after the one found often states the fact.
+    small = settings.with_overrides(chunk_words=25, chunk_overlap_words=0)
+    run_ingest(small, embedder=fake_embedder, progress=False)
+    retriever = Retriever(small, fake_embedder)
+    found = retriever.search("Agenda 2030", k=1).passages
+    anchor = found[0]
+    same_page = retriever.page_passages(anchor.doc_id, anchor.page)
+    assert len(same_page) > 1, "the fixture must put several passages on the anchor's page"
+    widened = retriever.with_page_neighbours(found, top=1)
+    assert widened[:1] == found  # the search's own order first
+    added = widened[1:]
+    assert added and len({p.id for p in widened}) == len(widened)
+    for p in added:
+        assert (p.doc_id, p.page) == (anchor.doc_id, anchor.page)
+        assert abs(p.chunk_index - anchor.chunk_index) <= 2
+        assert p.score == anchor.score and p.retrievers == ("page",)
+    assert retriever.with_page_neighbours(found, top=0) == found
+    # A Markdown, HTML or DOCX file is one long « page » cut at its headings: its next passage is another topic.
+    other = next(p for p in retriever.search("observatoire partenariats lettre", k=20).passages
+                 if p.format != "pdf" and len(retriever.page_passages(p.doc_id, p.page)) > 1)
+    assert retriever.with_page_neighbours([other], top=1) == [other]

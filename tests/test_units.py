@@ -84,6 +84,18 @@ def test_a_chart_is_one_unit_with_its_caption() -> None:
     assert not any(t.count("|") > 1 for t in _texts("Coût | 1 169 €\nPrix | 80 €/MWh\nLe coût baisse."))
 
 
+def test_an_infographics_list_of_counts_is_one_unit() -> None:
+    # FCU's guide for operators: « 10 infographies » alone is too short to quote; the list of counts is the answer.
+    rows = ["2 vidéos pédagogiques", "6 vidéos témoignages", "10 infographies", "4 fiches reportages", "1 poster"]
+    texts = _texts("Des documents à partager sur les réseaux sociaux et en mairie.\n" + "\n".join(rows) + "\n"
+                   "Avantage : informez facilement les habitants.")
+    assert " ".join(rows) in texts
+    # Two counts are not a list, and a sentence that starts with a figure is not a row.
+    assert not any("infographies 4" in t for t in _texts("10 infographies\n4 fiches\nLe kit est gratuit."))
+    assert not any("2019. 2 vidéos" in t for t in _texts("350 catalyseurs accompagnent les communes depuis 2019.\n"
+                                                        "2 vidéos\n3 fiches"))
+
+
 def test_a_brochures_credits_are_never_quoted() -> None:
     texts = _texts("conception graphique Atelier des Giboulées | rédaction Hélène Bareau\n"
                    "Le réseau de chaleur alimente 300 logements.")
