@@ -119,7 +119,10 @@ class Assistant:
             # Each part may be answered by another document: search for each and keep the best passages too.
             seen = {p.id for p in passages}
             for part in parts:
-                for p in self.retriever.search(part, k=3, filters=filters).passages:
+                extra = self.retriever.search(part, k=3, filters=filters)
+                if extra.generation != result.generation:
+                    continue  # a new generation was published meanwhile: one answer never mixes two
+                for p in extra.passages:
                     if p.id not in seen:
                         seen.add(p.id)
                         passages.append(p)
@@ -132,6 +135,7 @@ class Assistant:
             answer.timings = timings | {"total": time.perf_counter() - started}
             answer.signals = signals
             answer.short_answer = short
+            answer.generation = result.generation
             return answer
 
         t = time.perf_counter()
