@@ -40,6 +40,7 @@ from webui import render
 from webui.context import GENERIC_ERROR, AppContext, answer_mode, turn_choices, user_error
 from webui.documents import document_router
 from webui.limits import LoginGuard, RateLimiter, too_many_requests
+from webui.proconnect import ProConnect, ProConnectGate, proconnect_router
 from webui.security import SecurityMiddleware
 
 log = logging.getLogger("assistant.app")
@@ -251,14 +252,16 @@ def _theme() -> gr.themes.Base:
     )
 
 
-def _header() -> str:
+def _header(logout: bool = False) -> str:
+    # With ProConnect, the way out goes through the provider (its session ends too).
+    leave = '<p class="deconnexion"><a href="/deconnexion">Se déconnecter</a></p>' if logout else ""
     return (
         f'<header class="entete"><h1>{render.esc(TITLE)}</h1>'
         "<p>Posez vos questions en français sur les alliances en territoire (partenariats entre collectivités, "
         "entreprises et associations, ODD et Agenda 2030, co-construction territoriale). Chaque réponse cite le "
         "document et la page.</p>"
         '<p class="avertissement">Les réponses reprennent des extraits des guides : vérifiez toujours la source '
-        "avant de décider. Ne saisissez pas de données personnelles.</p></header>"
+        f"avant de décider. Ne saisissez pas de données personnelles.</p>{leave}</header>"
     )
 
 
@@ -269,7 +272,7 @@ def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Bloc
     respond = make_respond(ctx, limiter)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
         session = gr.State(_new_session())
-        gr.HTML(_header())
+        gr.HTML(_header(logout=ctx.settings.proconnect_enabled))
         status = gr.HTML(ctx.status_html(), elem_id="statut")
         with gr.Tabs():
             with gr.Tab("Poser une question", id="chat"), gr.Row(equal_height=False):
@@ -412,8 +415,15 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
                  or cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
         return bool(token) and token in gradio_app.tokens
 
+    provider = ProConnect(settings) if settings.proconnect_enabled else None
+
     def authorize(request: Request) -> bool:
+        if provider is not None:
+            return provider.session_user(request.cookies) is not None
         return not settings.auth or logged_in(request.cookies)
+
+    if provider is not None:
+        app.include_router(proconnect_router(provider))
 
     app.include_router(document_router(ctx.library, authorize))
     app = gr.mount_gradio_app(
@@ -426,6 +436,9 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
         theme=_theme(), css_paths=[Path(__file__).resolve().parent / "webui" / "app.css"], head=HEAD,
     )
     mounted["app"] = _gradio_app(app)
+    if provider is not None:
+        # Inside the security guard (added after, so outside): blocked routes stay blocked for everybody.
+        app.add_middleware(ProConnectGate, logged_in=lambda cookies: provider.session_user(cookies) is not None)
     # With a login, every route but the login page is closed to a client without a session (Gradio leaves
     # /gradio_api/cancel, /reset, /heartbeat… open), and failed logins lock the client out for a while.
     app.add_middleware(SecurityMiddleware, logged_in=logged_in if settings.auth else None,

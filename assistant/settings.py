@@ -123,6 +123,23 @@ class Settings:
     auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     concurrency_limit: int = 2
     max_queue: int = 32
+    # ProConnect login (OpenID Connect of the State's agents), instead of ASSISTANT_AUTH; off when the issuer is
+    # empty. Issuer: the provider's base URL, whose /.well-known/openid-configuration lists its endpoints
+    # (e.g. https://<PROCONNECT_DOMAIN>/api/v2). public_url: the app's address as browsers reach it (the
+    # redirect URIs registered with ProConnect are <public_url>/connexion/retour and <public_url>/deconnexion/retour).
+    proconnect_issuer: str = ""
+    proconnect_client_id: str = ""
+    proconnect_client_secret: str = field(default="", repr=False)
+    proconnect_scopes: str = "openid email given_name usual_name siret"
+    public_url: str = ""
+    # Who may enter and who is a manager: e-mail addresses and/or domains (« mairie-exemple.fr »), comma-separated.
+    allowed_emails: tuple[str, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
+    manager_emails: tuple[str, ...] = ()
+    manager_domains: tuple[str, ...] = ()
+    # Signs the login cookie: the same value on every replica, at least 32 characters.
+    session_secret: str = field(default="", repr=False)
+    session_hours: float = 12.0
     # Per client (IP address): questions per minute (chat and /ask together; 0 = no limit), and the login
     # lockout after this many failed attempts in a row, for this many seconds.
     ask_rate_per_minute: int = 20
@@ -136,6 +153,10 @@ class Settings:
     @property
     def feedback_path(self) -> Path:
         return self.feedback_file or self.data_dir / "feedback.sqlite"
+
+    @property
+    def proconnect_enabled(self) -> bool:
+        return bool(self.proconnect_issuer.strip())
 
     @property
     def server_deployment(self) -> bool:
@@ -154,7 +175,7 @@ class Settings:
         """Settings safe to store next to feedback or an evaluation run (no secrets)."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name in {"auth", "llm_api_key", "database_url"}:
+            if f.name in {"auth", "llm_api_key", "database_url", "proconnect_client_secret", "session_secret"}:
                 continue
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
@@ -204,6 +225,25 @@ class Settings:
             (self.database_connect_timeout_s > 0,
              "ASSISTANT_DATABASE_CONNECT_TIMEOUT_S doit être strictement positif."),
             (1 <= self.database_retries <= 10, "ASSISTANT_DATABASE_RETRIES doit être compris entre 1 et 10."),
+            (
+                not self.proconnect_enabled or bool(self.proconnect_client_id and self.proconnect_client_secret
+                                                    and self.public_url),
+                "ProConnect demande ASSISTANT_PROCONNECT_CLIENT_ID, ASSISTANT_PROCONNECT_CLIENT_SECRET et "
+                "ASSISTANT_PUBLIC_URL.",
+            ),
+            (
+                not self.proconnect_enabled or len(self.session_secret) >= 32,
+                "ProConnect demande ASSISTANT_SESSION_SECRET (au moins 32 caractères, le même sur chaque instance).",
+            ),
+            (
+                not self.proconnect_enabled or bool(self.allowed_emails or self.allowed_domains),
+                "ProConnect demande une liste d'accès : ASSISTANT_ALLOWED_EMAILS ou ASSISTANT_ALLOWED_DOMAINS.",
+            ),
+            (
+                not (self.proconnect_enabled and self.auth),
+                "Choisissez ProConnect ou ASSISTANT_AUTH (liste de mots de passe), pas les deux.",
+            ),
+            (self.session_hours > 0, "ASSISTANT_SESSION_HOURS doit être strictement positif."),
             (self.embed_batch_size >= 1, "ASSISTANT_EMBED_BATCH_SIZE doit valoir au moins 1."),
             (self.max_question_chars >= 10, "ASSISTANT_MAX_QUESTION_CHARS doit valoir au moins 10."),
             (0 <= self.max_history_turns <= 50, "ASSISTANT_MAX_HISTORY_TURNS doit être compris entre 0 et 50."),
@@ -235,10 +275,11 @@ _INT = {
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
     "max_unknown_share", "coverage_floor", "short_answer_floor",
-    "llm_timeout_s", "llm_temperature", "login_lockout_s", "database_connect_timeout_s",
+    "llm_timeout_s", "llm_temperature", "login_lockout_s", "database_connect_timeout_s", "session_hours",
 }
 _PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file"}
 _BOOL = {"plain_language"}
+_LIST = {"allowed_emails", "allowed_domains", "manager_emails", "manager_domains"}
 
 
 def _parse(name: str, raw: str) -> Any:
@@ -260,6 +301,9 @@ def _parse(name: str, raw: str) -> Any:
         raise SettingsError(f"{key} doit valoir 1 ou 0 (valeur reçue : {raw!r}).")
     if name == "auth":
         return parse_auth(raw)
+    if name in _LIST:
+        # Addresses and domains compare without case; « @mairie.fr » and « mairie.fr » are the same domain.
+        return tuple(dict.fromkeys(p.strip().lower().lstrip("@") for p in raw.split(",") if p.strip()))
     return raw
 
 
