@@ -40,7 +40,6 @@ from webui import render
 from webui.context import GENERIC_ERROR, AppContext, answer_mode, turn_choices, user_error
 from webui.documents import document_router
 from webui.limits import LoginGuard, RateLimiter, too_many_requests
-from webui.proconnect import ProConnect, ProConnectGate, proconnect_router
 from webui.security import SecurityMiddleware
 
 log = logging.getLogger("assistant.app")
@@ -415,7 +414,12 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
                  or cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
         return bool(token) and token in gradio_app.tokens
 
-    provider = ProConnect(settings) if settings.proconnect_enabled else None
+    provider = None
+    if settings.proconnect_enabled:
+        # Only then: authlib and joserfc come with the « proconnect » extra.
+        from webui.proconnect import ProConnect, ProConnectGate, proconnect_router
+
+        provider = ProConnect(settings)
 
     def authorize(request: Request) -> bool:
         if provider is not None:
@@ -438,7 +442,7 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
     mounted["app"] = _gradio_app(app)
     if provider is not None:
         # Inside the security guard (added after, so outside): blocked routes stay blocked for everybody.
-        app.add_middleware(ProConnectGate, logged_in=lambda cookies: provider.session_user(cookies) is not None)
+        app.add_middleware(ProConnectGate, logged_in=provider.has_session)
     # With a login, every route but the login page is closed to a client without a session (Gradio leaves
     # /gradio_api/cancel, /reset, /heartbeat… open), and failed logins lock the client out for a while.
     app.add_middleware(SecurityMiddleware, logged_in=logged_in if settings.auth else None,

@@ -200,6 +200,9 @@ class ProConnect:
             return None
         return dict(decoded.claims)
 
+    def has_session(self, cookies: Mapping[str, str]) -> bool:
+        return self.session_user(cookies) is not None
+
     def session_user(self, cookies: Mapping[str, str]) -> User | None:
         data = self.unsign(cookies.get(SESSION_COOKIE))
         if not data or not data.get("email"):
