@@ -22,7 +22,7 @@ from assistant.embeddings import NamedEmbeddings, embedder_from_settings
 from assistant.extractive import REFUSAL, build_extractive, question_parts, refusal
 from assistant.followup import recent_history, rewrite_without_llm
 from assistant.limits import QuestionError, validate_question
-from assistant.llm import LLMError
+from assistant.llm import LLMBusyError, LLMError
 from assistant.retrieve import Filters, Retriever
 from assistant.schema import Answer, Citation, DroppedSentence, Passage
 from assistant.sentences import split_sentences
@@ -189,8 +189,8 @@ class Assistant:
                     kept.append(sentence)
                     llm_citations.extend(sentence_citations)
                     yield sentence + " "
-        except LLMError:
-            notice = LLM_UNAVAILABLE
+        except LLMError as exc:
+            notice = str(exc) if isinstance(exc, LLMBusyError) else LLM_UNAVAILABLE
         timings["answer"] = time.perf_counter() - t
         if not kept:
             timings.setdefault("first_text", time.perf_counter() - started)

@@ -18,7 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 AnswerMode = Literal["extractive", "llm"]
 SearchMode = Literal["dense", "bm25", "hybrid"]
-LLMBackend = Literal["none", "openai", "mistral", "llamacpp"]
+LLMBackend = Literal["none", "openai", "mistral", "llamacpp", "albert"]
 ChromaMode = Literal["persistent", "http"]
 Deployment = Literal["local", "server"]
 FusionMethod = Literal["score", "rrf"]
@@ -108,7 +108,8 @@ class Settings:
     embed_query_chars: int = 2000
     embed_passage_chars: int = 4000
 
-    # LLM backend (only used in "llm" mode).
+    # LLM backend (only used in "llm" mode). "albert": the State's Albert API (OpenAI-compatible); base URL
+    # and model default to ALBERT_BASE_URL and ALBERT_MODEL (assistant/llm.py), the key is required.
     llm_backend: LLMBackend = "none"
     llm_base_url: str = ""
     llm_api_key: str = ""
@@ -208,8 +209,8 @@ class Settings:
             (self.fusion in ("score", "rrf"), "ASSISTANT_FUSION : score ou rrf."),
             (self.answer_mode in ("extractive", "llm"), "ASSISTANT_ANSWER_MODE : extractive ou llm."),
             (
-                self.llm_backend in ("none", "openai", "mistral", "llamacpp"),
-                "ASSISTANT_LLM_BACKEND : none, openai, mistral ou llamacpp.",
+                self.llm_backend in ("none", "openai", "mistral", "llamacpp", "albert"),
+                "ASSISTANT_LLM_BACKEND : none, openai, mistral, llamacpp ou albert.",
             ),
             (self.chroma_mode in ("persistent", "http"), "ASSISTANT_CHROMA_MODE : persistent ou http."),
             (self.deployment in ("local", "server"), "ASSISTANT_DEPLOYMENT : local ou server."),
