@@ -99,11 +99,12 @@ def load_embedder(settings: Settings, *, rebuild: bool, out: IO[str] = sys.stder
 
 def exit_code(exc: AssistantError) -> int:
     """The exit status of an expected failure (see the module's docstring)."""
+    from assistant.pgstore import DatabaseError
     from assistant.store import StorageError, VectorServerError
 
     if isinstance(exc, StorageError):
         return EXIT_STORAGE
-    if isinstance(exc, VectorServerError):
+    if isinstance(exc, (VectorServerError, DatabaseError)):  # a server of the deployment is unreachable
         return EXIT_VECTOR_SERVER
     return EXIT_USAGE
 
