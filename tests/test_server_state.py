@@ -177,3 +177,44 @@ def test_local_deployment_needs_no_database(tmp_path: Path, tiny_corpus: Path, f
     run_ingest(local, embedder=fake_embedder, progress=False)
     assert shared_state.current_generation(local) is not None
     assert type(shared_state.feedback_store(local)).__name__ == "FeedbackStore"
+
+
+def test_app_start_with_the_database_down_is_one_french_line(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import app as webapp
+
+    env = {"ASSISTANT_DEPLOYMENT": "server", "ASSISTANT_CHROMA_MODE": "http", "ASSISTANT_EMBEDDER": "hash:256",
+           "ASSISTANT_DATABASE_URL": f"postgresql://assistant:motdepasse@127.0.0.1:{free_port()}/assistant",
+           "ASSISTANT_DATABASE_RETRIES": "2", "ASSISTANT_DATABASE_CONNECT_TIMEOUT_S": "1",
+           "ASSISTANT_CORPUS_DIR": str(settings.corpus_dir), "ASSISTANT_PORT": str(free_port())}
+    _only(monkeypatch, env)
+    assert webapp.main(["--db", str(settings.data_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "Erreur : La base de données PostgreSQL (127.0.0.1:" in err and "Traceback" not in err
+    assert "motdepasse" not in err
+
+
+def test_replica_refuses_to_start_before_a_first_publication(server_settings: Settings,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import app as webapp
+
+    s = server_settings
+    env = {"ASSISTANT_DEPLOYMENT": "server", "ASSISTANT_CHROMA_MODE": "http", "ASSISTANT_EMBEDDER": "hash:256",
+           "ASSISTANT_DATABASE_URL": s.database_url, "ASSISTANT_CHROMA_PORT": str(s.chroma_port),
+           "ASSISTANT_CORPUS_DIR": str(s.corpus_dir), "ASSISTANT_PORT": str(free_port())}
+    _only(monkeypatch, env)
+    assert webapp.main(["--db", str(s.data_dir)]) == 2
+    assert "Aucun index n'est publié" in capsys.readouterr().err
+    with psycopg.connect(s.database_url) as conn:  # the start migrated the database all the same
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == pgstore.SCHEMA_VERSION
+
+
+def _only(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """These ASSISTANT_* variables and no others, for code that builds its settings from the environment."""
+    import os
+
+    for key in [k for k in os.environ if k.startswith("ASSISTANT_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
