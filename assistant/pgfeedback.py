@@ -6,9 +6,11 @@ inherited): feedback given on one replica is seen from every other.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from assistant.feedback import AnswerRecord, FeedbackError, FeedbackRecord, FeedbackStore, _now, checked_feedback
@@ -23,7 +25,8 @@ _ANSWER_COLUMNS = ("id, created_at, channel, question, standalone_question, answ
 
 class PgFeedbackStore(FeedbackStore):
     def __init__(self, database: Database) -> None:
-        super().__init__(path=_no_file())
+        # The parent's SQLite file is never opened: every method that would use it is replaced here.
+        super().__init__(path=Path("/nonexistent/feedback-in-postgresql"))
         self.database = database
 
     def log_answer(self, answer: Answer, settings: dict[str, Any], *, channel: str = "chat",
@@ -97,13 +100,4 @@ def _answer_record(row: Sequence[Any]) -> AnswerRecord:
 
 def _plain(value: dict[str, Any]) -> dict[str, Any]:
     # Paths and other objects of the public settings become text, as in the SQLite log.
-    import json
-
     return dict(json.loads(json.dumps(value, ensure_ascii=False, default=str)))
-
-
-def _no_file() -> Any:
-    from pathlib import Path
-
-    # The parent's SQLite path is never opened: every method that would use it is replaced here.
-    return Path("/nonexistent/feedback-in-postgresql")

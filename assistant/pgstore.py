@@ -19,7 +19,6 @@ psycopg is imported only when a server deployment connects (the ``server`` extra
 from __future__ import annotations
 
 import io
-import json
 import logging
 import tarfile
 import threading
@@ -266,7 +265,3 @@ def unpack(archive: bytes, dest: Path) -> None:
     # The "data" filter refuses absolute paths, links out of ``dest`` and device files.
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         tar.extractall(dest, filter="data")
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)

@@ -11,6 +11,7 @@ time a replica needs them, then used as a local generation is.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import threading
 import uuid
@@ -21,10 +22,12 @@ from typing import Any
 
 from assistant import store
 from assistant.feedback import FeedbackStore
-from assistant.pgstore import Database
+from assistant.pgstore import Database, DatabaseError
 from assistant.settings import Settings
 
 LAST_RUN = "last_run.json"
+
+log = logging.getLogger(__name__)
 
 _DATABASES: dict[tuple[str, float, int], Database] = {}
 _LOCK = threading.Lock()
@@ -51,10 +54,25 @@ def current_generation(settings: Settings) -> store.Generation | None:
     if not settings.server_deployment:
         return store.current_generation(settings.data_dir)
     db = database(settings)
-    name = db.current_generation_name()
+    try:
+        name = db.current_generation_name()
+    except DatabaseError:
+        # The database down for a moment: keep answering from the generation already unpacked here (the
+        # pointer cannot move while nobody can reach it); answers are then not logged.
+        last = _LAST.get((settings.database_url, settings.data_dir))
+        if last is None or not (last.path / store.COMPLETE_MARKER).exists():
+            raise
+        log.warning("Base de données injoignable : réponses servies depuis la génération %s.", last.name)
+        return last
     if name is None:
         return None
-    return _local_copy(settings, db, name)
+    generation = _local_copy(settings, db, name)
+    if generation is not None:
+        _LAST[(settings.database_url, settings.data_dir)] = generation
+    return generation
+
+
+_LAST: dict[tuple[str, Path], store.Generation] = {}
 
 
 _FETCH_LOCK = threading.Lock()
@@ -92,7 +110,8 @@ def _forget_old_copies(settings: Settings, keep: str) -> None:
     # Keep the previous copy too: a search started on it may still be reading its files.
     if keep not in _SERVED:
         _SERVED.append(keep)
-    recent = set(_SERVED[-2:])
+        del _SERVED[:-2]
+    recent = set(_SERVED)
     root = store.generations_dir(settings.data_dir)
     for path in root.iterdir():
         # Only unpacked copies: a folder without the marker may be an ingestion at work on this host.

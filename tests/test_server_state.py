@@ -218,3 +218,22 @@ def _only(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
         monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+
+
+def test_a_database_outage_keeps_the_loaded_generation_answering(
+        server_settings: Settings, fake_embedder, tmp_path: Path,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    report = run_ingest(server_settings, embedder=fake_embedder, progress=False)
+    host = replica(server_settings, tmp_path, "host-e")
+    retriever = Retriever(host, fake_embedder)
+    assert retriever.load() == report.generation
+
+    def down(self: Database) -> str | None:
+        raise DatabaseError(self.unreachable_message())
+
+    monkeypatch.setattr(Database, "current_generation_name", down)
+    result = retriever.search("missions des catalyseurs territoriaux")
+    assert result.generation == report.generation and result.passages
+    # A replica that never reached the database has nothing to serve: the French error.
+    with pytest.raises(DatabaseError, match="injoignable"):
+        Retriever(replica(server_settings, tmp_path, "host-f"), fake_embedder).load()
