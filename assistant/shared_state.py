@@ -120,10 +120,14 @@ def _forget_old_copies(settings: Settings, keep: str) -> None:
 
 
 def publish(settings: Settings, generation: store.Generation) -> None:
-    """Make a complete generation the current one for every reader."""
+    """Make a complete generation the current one for every reader.
+
+    Locally first: once the local pointer names it, a failure of the database step never makes the job
+    delete a generation (and its Chroma collection) that the database might already serve.
+    """
+    store.publish(settings.data_dir, generation)
     if settings.server_deployment:
         database(settings).publish_generation(generation.name, generation.path)
-    store.publish(settings.data_dir, generation)
 
 
 def prune(settings: Settings, keep: set[str]) -> list[str]:
