@@ -30,7 +30,7 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI, Request
 
-from assistant import store
+from assistant import shared_state
 from assistant.answer import Assistant
 from assistant.errors import AssistantError
 from assistant.feedback import NEGATIVE_TAGS, POSITIVE_TAGS, FeedbackStore
@@ -251,14 +251,16 @@ def _theme() -> gr.themes.Base:
     )
 
 
-def _header() -> str:
+def _header(logout: bool = False) -> str:
+    # With ProConnect, the way out goes through the provider (its session ends too).
+    leave = '<p class="deconnexion"><a href="/deconnexion">Se déconnecter</a></p>' if logout else ""
     return (
         f'<header class="entete"><h1>{render.esc(TITLE)}</h1>'
         "<p>Posez vos questions en français sur les alliances en territoire (partenariats entre collectivités, "
         "entreprises et associations, ODD et Agenda 2030, co-construction territoriale). Chaque réponse cite le "
         "document et la page.</p>"
         '<p class="avertissement">Les réponses reprennent des extraits des guides : vérifiez toujours la source '
-        "avant de décider. Ne saisissez pas de données personnelles.</p></header>"
+        f"avant de décider. Ne saisissez pas de données personnelles.</p>{leave}</header>"
     )
 
 
@@ -269,7 +271,7 @@ def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Bloc
     respond = make_respond(ctx, limiter)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
         session = gr.State(_new_session())
-        gr.HTML(_header())
+        gr.HTML(_header(logout=ctx.settings.proconnect_enabled))
         status = gr.HTML(ctx.status_html(), elem_id="statut")
         with gr.Tabs():
             with gr.Tab("Poser une question", id="chat"), gr.Row(equal_height=False):
@@ -412,8 +414,20 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
                  or cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
         return bool(token) and token in gradio_app.tokens
 
+    provider = None
+    if settings.proconnect_enabled:
+        # Only then: authlib and joserfc come with the « proconnect » extra.
+        from webui.proconnect import ProConnect, ProConnectGate, proconnect_router
+
+        provider = ProConnect(settings)
+
     def authorize(request: Request) -> bool:
+        if provider is not None:
+            return provider.session_user(request.cookies) is not None
         return not settings.auth or logged_in(request.cookies)
+
+    if provider is not None:
+        app.include_router(proconnect_router(provider))
 
     app.include_router(document_router(ctx.library, authorize))
     app = gr.mount_gradio_app(
@@ -426,6 +440,9 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
         theme=_theme(), css_paths=[Path(__file__).resolve().parent / "webui" / "app.css"], head=HEAD,
     )
     mounted["app"] = _gradio_app(app)
+    if provider is not None:
+        # Inside the security guard (added after, so outside): blocked routes stay blocked for everybody.
+        app.add_middleware(ProConnectGate, logged_in=provider.has_session)
     # With a login, every route but the login page is closed to a client without a session (Gradio leaves
     # /gradio_api/cancel, /reset, /heartbeat… open), and failed logins lock the client out for a while.
     app.add_middleware(SecurityMiddleware, logged_in=logged_in if settings.auth else None,
@@ -516,7 +533,12 @@ def serve(args: argparse.Namespace, *, started: float | None = None) -> int:
         loading = time.monotonic()
         embedder = embedder_from_settings(settings)  # one model for the first indexing and the answers
         _say(f"Modèle d'embeddings prêt en {_duration(time.monotonic() - loading)}.")
-        if store.current_generation(settings.data_dir) is None:
+        shared_state.prepare(settings)  # a server deployment: database reachable and migrated, or one French line
+        if shared_state.current_generation(settings) is None and settings.server_deployment:
+            # Replicas never index: one ingestion job publishes for all of them.
+            raise SettingsError("Aucun index n'est publié dans la base de données : lancez l'indexation "
+                                "(python -m ingest) avec les mêmes réglages, puis démarrez l'application.")
+        if shared_state.current_generation(settings) is None:
             from ingest.index import IngestConfigError, run_ingest
 
             _say("Aucun index n'existe encore : indexation du corpus avant le démarrage. Cette première "
@@ -527,7 +549,7 @@ def serve(args: argparse.Namespace, *, started: float | None = None) -> int:
                 raise SettingsError(str(exc)) from None
             for failure in report.failed:
                 print(f"Fichier non indexé : {failure['path']} ({failure['reason']})", file=sys.stderr)
-            if store.current_generation(settings.data_dir) is None:
+            if shared_state.current_generation(settings) is None:
                 raise SettingsError("L'indexation n'a produit aucun index : vérifiez le dossier du corpus.")
             _say(f"Index prêt en {_duration(report.seconds)} : {len(report.indexed)} fichiers, "
                  f"{report.passages} passages.")

@@ -22,7 +22,7 @@ from assistant.embeddings import NamedEmbeddings, embedder_from_settings
 from assistant.extractive import REFUSAL, build_extractive, question_parts, refusal
 from assistant.followup import recent_history, rewrite_without_llm
 from assistant.limits import QuestionError, validate_question
-from assistant.llm import LLMError
+from assistant.llm import LLMBusyError, LLMError
 from assistant.retrieve import Filters, Retriever
 from assistant.schema import Answer, Citation, DroppedSentence, Passage
 from assistant.sentences import split_sentences
@@ -119,7 +119,10 @@ class Assistant:
             # Each part may be answered by another document: search for each and keep the best passages too.
             seen = {p.id for p in passages}
             for part in parts:
-                for p in self.retriever.search(part, k=3, filters=filters).passages:
+                extra = self.retriever.search(part, k=3, filters=filters)
+                if extra.generation != result.generation:
+                    continue  # a new generation was published meanwhile: one answer never mixes two
+                for p in extra.passages:
                     if p.id not in seen:
                         seen.add(p.id)
                         passages.append(p)
@@ -133,6 +136,7 @@ class Assistant:
             answer.timings = timings | {"total": time.perf_counter() - started}
             answer.signals = signals
             answer.short_answer = short
+            answer.generation = result.generation
             return answer
 
         t = time.perf_counter()
@@ -186,8 +190,8 @@ class Assistant:
                     kept.append(sentence)
                     llm_citations.extend(sentence_citations)
                     yield sentence + " "
-        except LLMError:
-            notice = LLM_UNAVAILABLE
+        except LLMError as exc:
+            notice = str(exc) if isinstance(exc, LLMBusyError) else LLM_UNAVAILABLE
         timings["answer"] = time.perf_counter() - t
         if not kept:
             timings.setdefault("first_text", time.perf_counter() - started)

@@ -221,11 +221,11 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _feedback(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.feedback import FeedbackStore
+    from assistant import shared_state
 
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
-        count = FeedbackStore(settings.feedback_path).export(out, fmt=args.format)
+        count = shared_state.feedback_store(settings).export(out, fmt=args.format)
     finally:
         if args.out:
             out.close()

@@ -107,6 +107,23 @@ class FeedbackRecord:
     comment: str
 
 
+def checked_feedback(rating: str | None, tags: Sequence[str], comment: str) -> tuple[str, list[str], str]:
+    """(rating, tags without repeats, trimmed comment), or a French :class:`FeedbackError` (every store checks
+    feedback the same way)."""
+    rating = rating or ""
+    if rating and rating not in RATINGS:
+        raise FeedbackError("L'avis doit être 👍 ou 👎.")
+    unknown = [t for t in tags if t not in TAGS]
+    if unknown:
+        raise FeedbackError(f"Étiquette inconnue : {unknown[0]}.")
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise FeedbackError(f"Le commentaire est trop long ({MAX_COMMENT_CHARS} caractères au maximum).")
+    if not (rating or tags or comment):
+        raise FeedbackError("Indiquez un avis, une étiquette ou un commentaire.")
+    return rating, list(dict.fromkeys(tags)), comment
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -177,17 +194,7 @@ class FeedbackStore:
         self, answer_id: str, rating: str | None, tags: Sequence[str] = (), comment: str = ""
     ) -> int:
         """Store 👍 ("up") / 👎 ("down"), tags and a comment for one answer; returns the feedback id."""
-        rating = rating or ""
-        if rating and rating not in RATINGS:
-            raise FeedbackError("L'avis doit être 👍 ou 👎.")
-        unknown = [t for t in tags if t not in TAGS]
-        if unknown:
-            raise FeedbackError(f"Étiquette inconnue : {unknown[0]}.")
-        comment = (comment or "").strip()
-        if len(comment) > MAX_COMMENT_CHARS:
-            raise FeedbackError(f"Le commentaire est trop long ({MAX_COMMENT_CHARS} caractères au maximum).")
-        if not (rating or tags or comment):
-            raise FeedbackError("Indiquez un avis, une étiquette ou un commentaire.")
+        rating, tags, comment = checked_feedback(rating, tags, comment)
         if self.unwritable:
             raise FeedbackError("Votre avis n'a pas pu être enregistré : le stockage des retours n'est pas "
                                 "accessible en écriture.")
@@ -196,7 +203,7 @@ class FeedbackStore:
                 raise FeedbackError("Cette réponse est introuvable : votre avis n'a pas pu être enregistré.")
             cursor = conn.execute(
                 "INSERT INTO feedback (answer_id, created_at, rating, tags, comment) VALUES (?, ?, ?, ?, ?)",
-                (answer_id, _now(), rating, _dumps(list(dict.fromkeys(tags))), comment),
+                (answer_id, _now(), rating, _dumps(tags), comment),
             )
             return int(cursor.lastrowid or 0)
 

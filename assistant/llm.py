@@ -5,6 +5,9 @@ Backends (``settings.llm_backend``):
 - ``openai``: any OpenAI-compatible endpoint (Albert API, vLLM, Ollama, LM Studio,
   a llama.cpp server…) at ``llm_base_url`` with ``llm_model``;
 - ``mistral``: La Plateforme through ``langchain-mistralai`` (optional extra);
+- ``albert``: the Albert API of the French State (OpenAI-compatible), with its base URL and a model alias
+  as defaults and more retries: a busy service (429) or a slow one is retried with backoff, then the
+  answer falls back to the extracts with a French notice (:class:`LLMBusyError`);
 - ``llamacpp``: a local GGUF file (``llm_model_path``) served by ``xllamacpp``
   (optional extra) on 127.0.0.1, on a free port, and reached over the same
   OpenAI protocol. The server lives in this process: it is started on first use,
@@ -59,10 +62,19 @@ ABSTENTION = "Je n'ai pas trouvé de réponse à cette question dans les ressour
 _MAX_TOKENS = 512  # a few short sentences; a rambling small model is cut, not waited for
 _LLAMACPP_CTX = 4096  # 5 passages of ~180 words + instructions + answer fit with room to spare
 _LLAMACPP_START_TIMEOUT_S = 120.0
+# The Albert API's public address and a model alias it serves; both can be changed with the settings.
+ALBERT_BASE_URL = "https://albert.api.etalab.gouv.fr/v1"
+ALBERT_MODEL = "openweight-medium"
+# The OpenAI client waits between attempts (exponential, or the server's Retry-After) on 429, 5xx and timeouts.
+_ALBERT_RETRIES = 3
 
 
 class LLMError(AssistantError, RuntimeError):
     """The chat model is not configured, not installed or not reachable (message in French)."""
+
+
+class LLMBusyError(LLMError):
+    """The service refused for load (429) or answered too slowly, retries included (message for the user)."""
 
 
 # -- building the chat model ------------------------------------------------------------------
@@ -76,7 +88,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
     backend = settings.llm_backend
     if backend == "none":
         raise LLMError(
-            "Le mode LLM n'est pas configuré : définissez ASSISTANT_LLM_BACKEND (openai, mistral ou llamacpp)."
+            "Le mode LLM n'est pas configuré : définissez ASSISTANT_LLM_BACKEND (openai, albert, mistral ou llamacpp)."
         )
     if backend == "openai":
         if not settings.llm_base_url.strip():
@@ -87,16 +99,26 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
         if not settings.llm_model.strip():
             raise LLMError("ASSISTANT_LLM_MODEL est vide : indiquez le nom du modèle à utiliser.")
         return _openai_chat(settings.llm_base_url.strip(), settings.llm_model.strip(), settings)
+    if backend == "albert":
+        if not settings.llm_api_key:
+            raise LLMError("ASSISTANT_LLM_API_KEY est vide : la clé de l'API Albert est nécessaire.")
+        return _openai_chat(albert_base_url(settings), settings.llm_model.strip() or ALBERT_MODEL, settings,
+                            max_retries=_ALBERT_RETRIES)
     if backend == "mistral":
         return _mistral_chat(settings)
     if backend == "llamacpp":
         server = local_server(settings.llm_model_path)
         model = settings.llm_model.strip() or Path(settings.llm_model_path).stem
         return _openai_chat(server.base_url, model, settings, api_key="none")
-    raise LLMError(f"ASSISTANT_LLM_BACKEND inconnu : {backend!r} (openai, mistral ou llamacpp).")
+    raise LLMError(f"ASSISTANT_LLM_BACKEND inconnu : {backend!r} (openai, albert, mistral ou llamacpp).")
 
 
-def _openai_chat(base_url: str, model: str, settings: Settings, api_key: str | None = None) -> BaseChatModel:
+def albert_base_url(settings: Settings) -> str:
+    return settings.llm_base_url.strip() or ALBERT_BASE_URL
+
+
+def _openai_chat(base_url: str, model: str, settings: Settings, api_key: str | None = None,
+                 max_retries: int = 1) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(
@@ -106,7 +128,7 @@ def _openai_chat(base_url: str, model: str, settings: Settings, api_key: str | N
         model=model,
         timeout=settings.llm_timeout_s,
         temperature=settings.llm_temperature,
-        max_retries=1,
+        max_retries=max_retries,
         max_tokens=_MAX_TOKENS,  # type: ignore[call-arg]
     )
 
@@ -136,9 +158,10 @@ def _mistral_chat(settings: Settings) -> BaseChatModel:
 
 def check_connection(settings: Settings, timeout_s: float = 5.0) -> None:
     """Raise :class:`LLMError` when the OpenAI-compatible endpoint does not answer ``GET /models``."""
-    if settings.llm_backend != "openai":
+    if settings.llm_backend not in ("openai", "albert"):
         return
-    url = settings.llm_base_url.rstrip("/") + "/models"
+    base = albert_base_url(settings) if settings.llm_backend == "albert" else settings.llm_base_url
+    url = base.rstrip("/") + "/models"
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {settings.llm_api_key or 'none'}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
@@ -157,7 +180,19 @@ def stream_text(chat_model: BaseChatModel, messages: Sequence[BaseMessage]) -> I
     except LLMError:
         raise
     except Exception as exc:
+        if _busy(exc):
+            raise LLMBusyError("Le service de modèle de langage est saturé ou trop lent en ce moment : voici les "
+                               "extraits des documents.") from exc
         raise LLMError(f"Le modèle de langage n'a pas pu répondre : {type(exc).__name__}.") from exc
+
+
+def _busy(exc: BaseException) -> bool:
+    """A refusal for load (HTTP 429) or a timeout, once the client's own retries are spent."""
+    try:
+        import openai
+    except ImportError:
+        return False
+    return isinstance(exc, (openai.RateLimitError, openai.APITimeoutError))
 
 
 # -- the local llama.cpp server ---------------------------------------------------------------

