@@ -116,6 +116,9 @@ class Settings:
     ask_rate_per_minute: int = 20
     login_max_failures: int = 5
     login_lockout_s: float = 300.0
+    # Logins (from ``auth``) allowed to add, replace, describe and remove corpus documents from the browser
+    # (``ASSISTANT_MANAGERS=alice,bob``). Without ``auth`` nobody is known, so document management stays off.
+    managers: tuple[str, ...] = ()
 
     @property
     def glossary_path(self) -> Path:
@@ -124,6 +127,14 @@ class Settings:
     @property
     def feedback_path(self) -> Path:
         return self.feedback_file or self.data_dir / "feedback.sqlite"
+
+    @property
+    def management_enabled(self) -> bool:
+        """Whether the « Gérer les documents » area exists: it needs a login and at least one manager."""
+        return bool(self.auth) and bool(self.managers)
+
+    def is_manager(self, user: str | None) -> bool:
+        return bool(user) and self.management_enabled and user in self.managers
 
     @property
     def llm_configured(self) -> bool:
@@ -194,6 +205,9 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise SettingsError(message)
+        unknown = [u for u in self.managers if self.auth and u not in {user for user, _ in self.auth}]
+        if unknown:
+            raise SettingsError(f"ASSISTANT_MANAGERS : « {unknown[0]} » n'est pas un utilisateur de ASSISTANT_AUTH.")
 
 
 _INT = {
@@ -231,6 +245,8 @@ def _parse(name: str, raw: str) -> Any:
         raise SettingsError(f"{key} doit valoir 1 ou 0 (valeur reçue : {raw!r}).")
     if name == "auth":
         return parse_auth(raw)
+    if name == "managers":
+        return tuple(dict.fromkeys(u.strip() for u in raw.split(",") if u.strip()))
     return raw
 
 

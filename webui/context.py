@@ -9,10 +9,12 @@ from typing import Any
 
 from assistant import store
 from assistant.answer import Assistant
+from assistant.audit import AuditLog
 from assistant.catalog import Catalog
 from assistant.errors import AssistantError
 from assistant.feedback import FeedbackStore
 from assistant.settings import AnswerMode, Settings
+from ingest.jobs import JobQueue
 from webui import catalog as cat
 from webui import render
 from webui.documents import DocumentLibrary
@@ -44,6 +46,8 @@ class AppContext:
     assistant: Assistant
     feedback: FeedbackStore
     library: DocumentLibrary
+    audit: AuditLog
+    jobs: JobQueue
 
     @classmethod
     def create(cls, settings: Settings, assistant: Assistant | None = None,
@@ -51,7 +55,11 @@ class AppContext:
         assistant = assistant or Assistant(settings)
         # The route's allow-list is the catalog of the generation the assistant is answering from.
         library = DocumentLibrary(settings, assistant.retriever.catalog)
-        return cls(settings, assistant, feedback or FeedbackStore(settings.feedback_path), library)
+        feedback = feedback or FeedbackStore(settings.feedback_path)
+        # The audit trail lives in the feedback store's file; corpus changes reuse the answers' embedder.
+        audit = AuditLog(feedback.path)
+        jobs = JobQueue(settings, lambda: assistant.embedder, audit)
+        return cls(settings, assistant, feedback, library, audit, jobs)
 
     def stored_settings(self, mode: str, plain: bool) -> dict[str, Any]:
         return self.settings.public_dict() | {"answer_mode": mode, "plain_language": plain}
