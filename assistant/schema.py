@@ -57,6 +57,9 @@ class Passage:
     dense_score: float | None = None
     bm25_score: float | None = None
     starts_clean: bool = True
+    # Which edition of its document the passage comes from: the manifest's edition label and the file's sha256.
+    edition: str = ""
+    file_hash: str = ""
 
     @classmethod
     def from_document(cls, doc_id: str, doc: Document, **scores: Any) -> Passage:
@@ -76,6 +79,8 @@ class Passage:
             format=str(m.get(FORMAT, "")),
             # Indexes built before this key existed: assume a clean start, as they were quoted before.
             starts_clean=bool(int(m.get(STARTS_CLEAN, 1))),
+            edition=str(m.get(EDITION, "")),
+            file_hash=str(m.get(FILE_HASH, "")),
             **scores,
         )
 
@@ -111,6 +116,9 @@ class Citation:
             "quote": self.quote,
             "url": p.url,
             "source_path": p.source_path,
+            # The edition quoted: an answer kept in the feedback store says which one it read.
+            "edition": p.edition,
+            "file_hash": p.file_hash,
         }
 
 

@@ -22,6 +22,7 @@ from assistant.settings import Settings, SettingsError
 from ingest.index import run_ingest
 from tests.appserver import app_settings, raw_request, serve, write_app_corpus
 from tests.builders import make_pdf
+from webui.context import AppContext
 from webui.manage import DISABLED, FORBIDDEN, NO_CSRF
 
 MANAGERS = (("gestion", "mot-de-passe-gestion"), ("gestion2", "mot-de-passe-gestion2"))
@@ -247,6 +248,12 @@ def test_manager_adds_replaces_and_removes_a_document(live: tuple[str, Settings,
     assert "60 ruches" in answer["citations"][0]["quote"]
     entry = store.read_catalog(store.current_generation(settings.data_dir)).documents[stored.name]
     assert entry.file_hash != old_hash and entry.edition == "juin 2026"
+    # The answer quoted from the first edition says so in the Sources tab's trace.
+    ctx = AppContext.create(settings)
+    first = next(r for r in ctx.feedback.list_answers() if r.citations and "48 ruches" in r.citations[0]["quote"])
+    assert first.citations[0]["file_hash"] == old_hash
+    trace = html.unescape(ctx.trace_html(first.id))
+    assert "« Guide des ruchers » : citée d'après l'édition de mars 2026, remplacée le " in trace
 
     status, data = _call(url, manager, "POST", f"/gerer/documents/{doc_id}/retrait")
     assert status == 202
@@ -289,3 +296,25 @@ def test_two_managers_uploading_at_once_lose_nothing(live: tuple[str, Settings, 
     titles = {e.title for e in catalog.documents.values()}
     assert {f"Fiche {i}" for i in range(4)} <= titles
     assert len({e.source_path for e in catalog.documents.values() if e.title.startswith("Fiche ")}) == 4
+
+
+def test_a_past_answer_says_its_edition_was_replaced_or_removed() -> None:
+    from assistant.catalog import Catalog, CatalogEntry
+    from webui.editions import edition_notes
+
+    cited = [{"doc_id": "guide", "title": "Guide", "edition": "12/03/2026", "file_hash": "a" * 64},
+             {"doc_id": "kit", "title": "Kit", "edition": "mai 2020", "file_hash": "b" * 64},
+             {"doc_id": "fiche", "title": "Fiche", "edition": "", "file_hash": "c" * 64},
+             {"doc_id": "ancien", "title": "Ancien", "edition": "", "file_hash": ""}]
+    catalog = Catalog(documents={
+        "guide.pdf": CatalogEntry(doc_id="guide", source_path="guide.pdf", file_hash="d" * 64,
+                                  indexed_at="2026-11-30T02:00:00+00:00"),
+        "kit.pdf": CatalogEntry(doc_id="kit", source_path="kit.pdf", file_hash="b" * 64),
+        "ancien.md": CatalogEntry(doc_id="ancien", source_path="ancien.md", file_hash="e" * 64),
+    })
+    notes = edition_notes(cited, "2026-10-01T08:00:00+00:00", catalog,
+                          {"guide": [("2026-11-29T10:15:00+00:00", "a" * 64)]})
+    assert notes == [
+        "« Guide » : citée d'après l'édition du 12/03/2026, remplacée le 29/11/2026 10 h 15 (UTC).",
+        "« Fiche » : citée d'après l'édition du 01/10/2026 08 h 00 (UTC), document retiré depuis.",
+    ]

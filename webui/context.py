@@ -18,6 +18,7 @@ from ingest.jobs import JobQueue
 from webui import catalog as cat
 from webui import render
 from webui.documents import DocumentLibrary
+from webui.editions import edition_notes, render_edition_notes
 
 log = logging.getLogger("assistant.app")
 
@@ -126,7 +127,19 @@ class AppContext:
         record = self.feedback.get_answer(answer_id)
         if record is None:
             return render.render_error("Cette réponse est introuvable.")
-        return render.render_answer_trace(record)
+        return edition_notes_html(self, record) + render.render_answer_trace(record)
+
+
+def edition_notes_html(ctx: AppContext, record: Any) -> str:
+    """For a past answer: the cited editions replaced or removed since (nothing when all are current)."""
+    try:
+        generation = store.current_generation(ctx.settings.data_dir)
+        catalog = store.read_catalog(generation) if generation else Catalog()
+        notes = edition_notes(record.citations, record.created_at, catalog, ctx.audit.replacements())
+    except Exception:
+        log.exception("edition notes not shown")
+        return ""
+    return render_edition_notes(notes)
 
 
 def turn_choices(session: dict[str, Any]) -> list[tuple[str, str]]:
