@@ -29,6 +29,7 @@ CHUNK_INDEX = "chunk_index"  # position of the passage within its document
 CONTENT_HASH = "content_hash"  # sha256 of the passage text
 STARTS_CLEAN = "starts_clean"  # 1 when the passage starts at a sentence or line start, 0 when cut mid-sentence
 FILE_HASH = "file_hash"  # sha256 of the source file
+READ_BY_OCR = "ocr"  # 1 on the passages of a scanned page whose text was read by OCR (absent otherwise)
 
 PROVENANCE_KEYS = (
     SOURCE_PATH, DOC_ID, TITLE, PUBLISHER, URL, EDITION, THEMES, FORMAT,
@@ -60,6 +61,7 @@ class Passage:
     # Which edition of its document the passage comes from: the manifest's edition label and the file's sha256.
     edition: str = ""
     file_hash: str = ""
+    ocr: bool = False  # its text was read by OCR on a scanned page: may hold reading errors
 
     @classmethod
     def from_document(cls, doc_id: str, doc: Document, **scores: Any) -> Passage:
@@ -81,6 +83,7 @@ class Passage:
             starts_clean=bool(int(m.get(STARTS_CLEAN, 1))),
             edition=str(m.get(EDITION, "")),
             file_hash=str(m.get(FILE_HASH, "")),
+            ocr=bool(int(m.get(READ_BY_OCR, 0))),
             **scores,
         )
 
@@ -119,6 +122,7 @@ class Citation:
             # The edition quoted: an answer kept in the feedback store says which one it read.
             "edition": p.edition,
             "file_hash": p.file_hash,
+            "ocr": p.ocr,
         }
 
 

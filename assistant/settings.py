@@ -57,6 +57,12 @@ class Settings:
     pdf_memory_mb: int = 1024
     max_file_mb: float = 20.0
     max_passages_per_file: int = 3000
+    # OCR of scanned PDF pages (pages without a text layer): on when the « ocr » extra is installed
+    # (pip install ".[ocr]"); each OCR child process gets this time per page (after the models' start-up),
+    # and a PDF with more pages to read than this is refused.
+    ocr: bool = True
+    ocr_page_timeout_s: float = 60.0
+    ocr_max_pages: int = 300
 
     # Retrieval.
     k: int = 5
@@ -201,6 +207,8 @@ class Settings:
             (self.max_passages_per_file >= 1, "ASSISTANT_MAX_PASSAGES_PER_FILE doit valoir au moins 1."),
             (self.pdf_timeout_s > 0, "ASSISTANT_PDF_TIMEOUT_S doit être strictement positif."),
             (self.pdf_memory_mb >= 64, "ASSISTANT_PDF_MEMORY_MB doit valoir au moins 64."),
+            (self.ocr_page_timeout_s > 0, "ASSISTANT_OCR_PAGE_TIMEOUT_S doit être strictement positif."),
+            (self.ocr_max_pages >= 1, "ASSISTANT_OCR_MAX_PAGES doit valoir au moins 1."),
         ]
         for ok, message in checks:
             if not ok:
@@ -215,15 +223,15 @@ _INT = {
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
-    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file",
+    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "ocr_max_pages",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
     "max_unknown_share", "coverage_floor", "short_answer_floor",
-    "llm_timeout_s", "llm_temperature", "login_lockout_s",
+    "llm_timeout_s", "llm_temperature", "login_lockout_s", "ocr_page_timeout_s",
 }
 _PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file"}
-_BOOL = {"plain_language"}
+_BOOL = {"plain_language", "ocr"}
 
 
 def _parse(name: str, raw: str) -> Any:

@@ -141,7 +141,7 @@ class Upload:
             raise CorpusEditError("Téléversement déjà terminé.")
         self._fh.close()
         self._fh = None
-        limits = LoadLimits(self.settings.pdf_timeout_s, self.settings.pdf_memory_mb, self.settings.max_file_mb)
+        limits = LoadLimits.from_settings(self.settings)
         try:
             loaded = load_file(self.path, self.dir, limits)
         except LoadError as exc:
