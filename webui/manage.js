@@ -161,5 +161,12 @@
     send("/gerer/documents/" + encodeURIComponent(doc.doc_id) + "/retrait", {});
   });
 
+  for (const shown of document.querySelectorAll(".nom-fichier")) {
+    const input = $(shown.dataset.pour);
+    const update = () => { shown.textContent = input.files[0] ? input.files[0].name : "aucun fichier choisi"; };
+    input.addEventListener("change", update);
+    input.form.addEventListener("reset", () => setTimeout(update, 0));
+  }
+
   refresh();
 })();

@@ -37,6 +37,7 @@ FORBIDDEN = "Accès réservé aux gestionnaires des documents."
 NO_CSRF = "Requête refusée : elle doit venir de la page « Gérer les documents »."
 CSRF_HEADER = "x-requested-with"
 CSRF_VALUE = "gerer"
+OUTCOME_LABELS = {"requested": "demandé", "done": "fait", "failed": "échec"}
 _STATIC = Path(__file__).resolve().parent
 _HEADERS = {"Cache-Control": "no-store"}
 
@@ -135,7 +136,8 @@ def manage_router(settings: Settings, jobs: JobQueue, audit: AuditLog,
         if isinstance(user, JSONResponse):
             return user
         recent = [{"at": e.at, "user": e.user, "action": ACTION_LABELS.get(e.action, e.action), "doc_id": e.doc_id,
-                   "file": e.file, "outcome": e.outcome} for e in audit.entries(limit=20)]
+                   "file": e.file, "outcome": OUTCOME_LABELS.get(e.outcome, e.outcome)}
+                  for e in audit.entries(limit=20)]
         return JSONResponse({"documents": document_list(settings), "jobs": jobs.jobs(), "audit": recent},
                             headers=_HEADERS)
 
@@ -255,7 +257,9 @@ arrière-plan ; l'index en service change d'un coup à la fin. Formats : PDF, HT
 {settings.max_file_mb:.0f} Mo au plus.</p>
 <section aria-labelledby="t-ajout"><h2 id="t-ajout">Ajouter un document</h2>
 <form id="form-ajout">
-<label>Fichier <input type="file" id="ajout-fichier" accept="{accepted}" required></label>
+<label class="fichier">Fichier <input type="file" id="ajout-fichier" accept="{accepted}" required>
+<span class="bouton-fichier" aria-hidden="true">Choisir un fichier…</span>
+<span class="nom-fichier" data-pour="ajout-fichier">aucun fichier choisi</span></label>
 <label>Titre <input type="text" id="ajout-titre" maxlength="300" placeholder="repris du fichier si vide"></label>
 <label>Éditeur <input type="text" id="ajout-editeur" maxlength="300"></label>
 <label>Lien de la publication d'origine <input type="url" id="ajout-lien" maxlength="300" placeholder="https://…"></label>
@@ -272,7 +276,9 @@ placeholder="par exemple : mars 2026"></label>
 <label>Date de l'édition <input type="text" id="desc-date" maxlength="300"></label>
 <button type="submit" id="desc-envoyer">Enregistrer la description</button></fieldset></form>
 <form id="form-edition"><fieldset><legend>Nouvelle édition</legend>
-<label>Fichier de la nouvelle édition <input type="file" id="edition-fichier" accept="{accepted}" required></label>
+<label class="fichier">Fichier de la nouvelle édition <input type="file" id="edition-fichier" accept="{accepted}"
+required><span class="bouton-fichier" aria-hidden="true">Choisir un fichier…</span>
+<span class="nom-fichier" data-pour="edition-fichier">aucun fichier choisi</span></label>
 <label>Date de la nouvelle édition <input type="text" id="edition-date" maxlength="300"></label>
 <button type="submit" id="edition-envoyer">Remplacer par la nouvelle édition</button></fieldset></form>
 <form id="form-retrait"><fieldset><legend>Retrait</legend>
