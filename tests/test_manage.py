@@ -318,3 +318,36 @@ def test_a_past_answer_says_its_edition_was_replaced_or_removed() -> None:
         "« Guide » : citée d'après l'édition du 12/03/2026, remplacée le 29/11/2026 10 h 15 (UTC).",
         "« Fiche » : citée d'après l'édition du 01/10/2026 08 h 00 (UTC), document retiré depuis.",
     ]
+
+
+def test_an_upload_while_ten_users_ask_loses_no_answer(live: tuple[str, Settings, Path]) -> None:
+    url, settings, _ = live
+    manager = _login(url, *MANAGERS[0])
+    before = {e.doc_id for e in store.read_catalog(store.current_generation(settings.data_dir)).documents.values()}
+    body = "# Le verger partagé\n\nLe verger partagé de Montval compte 30 pommiers plantés par les écoliers.\n"
+    errors: list[str] = []
+    answers: list[dict[str, Any]] = []
+
+    def ask() -> None:
+        client = Client(url, auth=AGENT, verbose=False, download_files=False)
+        for question in ("Quelles sont les missions d'un catalyseur territorial ?",
+                         "Combien de pommiers compte le verger partagé de Montval ?"):
+            try:
+                answers.append(dict(client.predict(question=question, api_name="/ask")))
+            except Exception as exc:  # every failure is reported below
+                errors.append(str(exc))
+
+    users = [threading.Thread(target=ask) for _ in range(10)]
+    for user in users:
+        user.start()
+    status, _ = _call(url, manager, "POST", "/gerer/documents?nom=verger.md", body.encode())
+    for user in users:
+        user.join()
+    assert status == 202 and errors == [] and len(answers) == 20
+    assert _wait_jobs(url, manager)[0]["state"] == "terminé"
+    after = {e.doc_id for e in store.read_catalog(store.current_generation(settings.data_dir)).documents.values()}
+    assert after - before == {"le-verger-partage"}
+    for answer in answers:  # every passage comes from a document of the old or the new generation
+        assert {p["doc_id"] for p in answer["passages"]} <= after | before
+    assert _ask(url, "Combien de pommiers compte le verger partagé de Montval ?")["citations"][0]["doc_id"] \
+        == "le-verger-partage"
