@@ -351,3 +351,23 @@ def test_an_upload_while_ten_users_ask_loses_no_answer(live: tuple[str, Settings
         assert {p["doc_id"] for p in answer["passages"]} <= after | before
     assert _ask(url, "Combien de pommiers compte le verger partagé de Montval ?")["citations"][0]["doc_id"] \
         == "le-verger-partage"
+
+
+def test_audit_trail_export_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.cli import main
+
+    log = AuditLog(tmp_path / "feedback.sqlite")
+    log.record("gestion", "add", "", outcome="requested", detail={"client_name": "=HYPERLINK(1)"})
+    log.record("gestion", "add", "guide", "guide.pdf", outcome="done")
+    out = tmp_path / "journal.jsonl"
+    assert main(["audit", "export", "--format", "jsonl", "--out", str(out), "--db", str(tmp_path)]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["user"], r["action"], r["doc_id"], r["outcome"]) for r in rows] == [
+        ("gestion", "add", "", "requested"), ("gestion", "add", "guide", "done")]
+    assert main(["audit", "export", "--db", str(tmp_path)]) == 0
+    printed = capsys.readouterr()
+    assert "2 ligne(s) du journal exportée(s)." in printed.err
+    assert printed.out.splitlines()[0] == "id,at,user,action,doc_id,file,outcome,detail"
+    log.record("=2+2", "remove", "guide", "guide.pdf", outcome="done")  # a spreadsheet formula stays text
+    assert main(["audit", "export", "--db", str(tmp_path)]) == 0
+    assert ",'=2+2,remove,guide," in capsys.readouterr().out
