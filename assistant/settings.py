@@ -155,7 +155,7 @@ class Settings:
         """Settings safe to store next to feedback or an evaluation run (no secrets)."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name in {"auth", "llm_api_key"}:
+            if f.name in {"auth", "llm_api_key", "managers"}:  # secrets, and who may change the corpus
                 continue
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value

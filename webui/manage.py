@@ -155,7 +155,7 @@ def manage_router(settings: Settings, jobs: JobQueue, audit: AuditLog,
         staged = await receive(request)
         if isinstance(staged, JSONResponse):
             return staged
-        label = f"ajout de « {described.title or staged.title or staged.client_name} »"
+        label = f"ajout de « {(described.title or staged.title or staged.client_name)[:120]} »"
         job = jobs.submit(user, "add", "", label, lambda: corpus_edit.add_document(settings, staged, described),
                           cancel=lambda: corpus_edit.discard(staged),
                           detail={"client_name": staged.client_name[:200], "size": staged.size,
