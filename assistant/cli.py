@@ -78,6 +78,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     add_db_option(feedback)
     feedback.set_defaults(handler=_with_settings(_feedback))
 
+    audit = sub.add_parser("audit", help="exporter le journal des modifications du corpus",
+                           description="Exporte le journal des documents ajoutés, remplacés, décrits ou retirés "
+                                       "depuis « Gérer les documents » (qui, quoi, quand).")
+    audit.add_argument("action", choices=["export"])
+    audit.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    audit.add_argument("--out", type=Path, help="fichier de sortie (défaut : sortie standard)")
+    add_db_option(audit)
+    audit.set_defaults(handler=_with_settings(_audit))
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m assistant",
@@ -230,6 +239,19 @@ def _feedback(settings: Settings, args: argparse.Namespace) -> int:
         if args.out:
             out.close()
     print(f"{count} retour(s) exporté(s).", file=sys.stderr)
+    return 0
+
+
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.audit import AuditLog
+
+    out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
+    try:
+        count = AuditLog(settings.feedback_path).export(out, fmt=args.format)
+    finally:
+        if args.out:
+            out.close()
+    print(f"{count} ligne(s) du journal exportée(s).", file=sys.stderr)
     return 0
 
 

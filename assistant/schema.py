@@ -29,6 +29,7 @@ CHUNK_INDEX = "chunk_index"  # position of the passage within its document
 CONTENT_HASH = "content_hash"  # sha256 of the passage text
 STARTS_CLEAN = "starts_clean"  # 1 when the passage starts at a sentence or line start, 0 when cut mid-sentence
 FILE_HASH = "file_hash"  # sha256 of the source file
+READ_BY_OCR = "ocr"  # 1 on the passages of a scanned page whose text was read by OCR (absent otherwise)
 
 PROVENANCE_KEYS = (
     SOURCE_PATH, DOC_ID, TITLE, PUBLISHER, URL, EDITION, THEMES, FORMAT,
@@ -57,6 +58,10 @@ class Passage:
     dense_score: float | None = None
     bm25_score: float | None = None
     starts_clean: bool = True
+    # Which edition of its document the passage comes from: the manifest's edition label and the file's sha256.
+    edition: str = ""
+    file_hash: str = ""
+    ocr: bool = False  # its text was read by OCR on a scanned page: may hold reading errors
 
     @classmethod
     def from_document(cls, doc_id: str, doc: Document, **scores: Any) -> Passage:
@@ -76,6 +81,9 @@ class Passage:
             format=str(m.get(FORMAT, "")),
             # Indexes built before this key existed: assume a clean start, as they were quoted before.
             starts_clean=bool(int(m.get(STARTS_CLEAN, 1))),
+            edition=str(m.get(EDITION, "")),
+            file_hash=str(m.get(FILE_HASH, "")),
+            ocr=bool(int(m.get(READ_BY_OCR, 0))),
             **scores,
         )
 
@@ -111,6 +119,10 @@ class Citation:
             "quote": self.quote,
             "url": p.url,
             "source_path": p.source_path,
+            # The edition quoted: an answer kept in the feedback store says which one it read.
+            "edition": p.edition,
+            "file_hash": p.file_hash,
+            "ocr": p.ocr,
         }
 
 

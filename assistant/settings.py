@@ -69,6 +69,12 @@ class Settings:
     pdf_memory_mb: int = 1024
     max_file_mb: float = 20.0
     max_passages_per_file: int = 3000
+    # OCR of scanned PDF pages (pages without a text layer): on when the « ocr » extra is installed
+    # (pip install ".[ocr]"); each OCR child process gets this time per page (after the models' start-up),
+    # and a PDF with more pages to read than this is refused.
+    ocr: bool = True
+    ocr_page_timeout_s: float = 60.0
+    ocr_max_pages: int = 300
 
     # Retrieval.
     k: int = 5
@@ -149,6 +155,9 @@ class Settings:
     ask_rate_per_minute: int = 20
     login_max_failures: int = 5
     login_lockout_s: float = 300.0
+    # Logins (from ``auth``) allowed to add, replace, describe and remove corpus documents from the browser
+    # (``ASSISTANT_MANAGERS=alice,bob``). Without ``auth`` nobody is known, so document management stays off.
+    managers: tuple[str, ...] = ()
 
     @property
     def glossary_path(self) -> Path:
@@ -167,6 +176,14 @@ class Settings:
         return self.deployment == "server"
 
     @property
+    def management_enabled(self) -> bool:
+        """Whether the « Gérer les documents » area exists: it needs a login and at least one manager."""
+        return bool(self.auth) and bool(self.managers)
+
+    def is_manager(self, user: str | None) -> bool:
+        return bool(user) and self.management_enabled and user in self.managers
+
+    @property
     def llm_configured(self) -> bool:
         return self.llm_backend != "none"
 
@@ -179,7 +196,8 @@ class Settings:
         """Settings safe to store next to feedback or an evaluation run (no secrets)."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name in {"auth", "llm_api_key", "database_url", "proconnect_client_secret", "session_secret"}:
+            if f.name in {"auth", "llm_api_key", "database_url", "proconnect_client_secret", "session_secret",
+                          "managers"}:  # secrets, and who may change the corpus
                 continue
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
@@ -265,10 +283,15 @@ class Settings:
             (self.max_passages_per_file >= 1, "ASSISTANT_MAX_PASSAGES_PER_FILE doit valoir au moins 1."),
             (self.pdf_timeout_s > 0, "ASSISTANT_PDF_TIMEOUT_S doit être strictement positif."),
             (self.pdf_memory_mb >= 64, "ASSISTANT_PDF_MEMORY_MB doit valoir au moins 64."),
+            (self.ocr_page_timeout_s > 0, "ASSISTANT_OCR_PAGE_TIMEOUT_S doit être strictement positif."),
+            (self.ocr_max_pages >= 1, "ASSISTANT_OCR_MAX_PAGES doit valoir au moins 1."),
         ]
         for ok, message in checks:
             if not ok:
                 raise SettingsError(message)
+        unknown = [u for u in self.managers if self.auth and u not in {user for user, _ in self.auth}]
+        if unknown:
+            raise SettingsError(f"ASSISTANT_MANAGERS : « {unknown[0]} » n'est pas un utilisateur de ASSISTANT_AUTH.")
 
 
 _INT = {
@@ -276,15 +299,16 @@ _INT = {
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth", "quote_page_neighbours",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
-    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "database_retries",
+    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "database_retries", "ocr_max_pages",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
     "max_unknown_share", "coverage_floor", "short_answer_floor",
     "llm_timeout_s", "llm_temperature", "login_lockout_s", "database_connect_timeout_s", "session_hours",
+    "ocr_page_timeout_s",
 }
 _PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file"}
-_BOOL = {"plain_language"}
+_BOOL = {"plain_language", "ocr"}
 _LIST = {"allowed_emails", "allowed_domains", "manager_emails", "manager_domains"}
 
 
@@ -310,6 +334,8 @@ def _parse(name: str, raw: str) -> Any:
     if name in _LIST:
         # Addresses and domains compare without case; « @mairie.fr » and « mairie.fr » are the same domain.
         return tuple(dict.fromkeys(p.strip().lower().lstrip("@") for p in raw.split(",") if p.strip()))
+    if name == "managers":
+        return tuple(dict.fromkeys(u.strip() for u in raw.split(",") if u.strip()))
     return raw
 
 

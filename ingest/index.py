@@ -245,7 +245,7 @@ def plan_ingest(
         )
     known = dict(catalog.documents)
     plan = IngestPlan(previous, current, prepared=[], removed=[], documents={}, report=IngestReport())
-    limits = LoadLimits(settings.pdf_timeout_s, settings.pdf_memory_mb, settings.max_file_mb)
+    limits = LoadLimits.from_settings(settings)
 
     files = list(corpus_files(corpus_dir))
     try:

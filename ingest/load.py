@@ -18,7 +18,8 @@ from typing import Any
 
 from langchain_core.documents import Document
 
-from assistant.schema import FORMAT, PAGE, PAGE_LABEL
+from assistant.schema import FORMAT, PAGE, PAGE_LABEL, READ_BY_OCR
+from assistant.settings import Settings
 from ingest.clean import drop_running_lines, mark_spaced_lines, normalise_text, unwrap_lines
 from ingest.formats import LoadError, decode_text, first_heading
 
@@ -53,6 +54,15 @@ class LoadLimits:
     pdf_timeout_s: float = 60.0
     pdf_memory_mb: int = 1024
     max_file_mb: float = 20.0
+    # OCR of pages without a text layer (only with the « ocr » extra): time per page, pages per file.
+    ocr: bool = True
+    ocr_page_timeout_s: float = 60.0
+    ocr_max_pages: int = 300
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoadLimits:
+        return cls(settings.pdf_timeout_s, settings.pdf_memory_mb, settings.max_file_mb, settings.ocr,
+                   settings.ocr_page_timeout_s, settings.ocr_max_pages)
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
@@ -103,7 +113,13 @@ def load_file(path: Path, corpus_dir: Path, limits: LoadLimits = LoadLimits()) -
                             author=str(result["author"]))
     if not any(p.page_content.strip() for p in loaded.pages):
         if fmt == "pdf":
-            raise LoadError("aucun texte extractible — OCR nécessaire")
+            from ingest.ocr import DISABLED_HINT, ENABLE_HINT, ocr_available
+
+            if not ocr_available():
+                raise LoadError(f"aucun texte extractible — OCR nécessaire : {ENABLE_HINT}")
+            if not limits.ocr:
+                raise LoadError(f"aucun texte extractible — OCR nécessaire : {DISABLED_HINT}")
+            raise LoadError("aucun texte extractible, même par OCR (pages sans texte ni image lisible)")
         raise LoadError("aucun texte exploitable dans ce fichier")
     return loaded
 
@@ -124,14 +140,40 @@ def _load_pdf(path: Path, limits: LoadLimits) -> LoadedFile:
     result = _run_child(path, "pdf", limits)
     if "error" in result:
         raise LoadError(result["error"])
-    pages = clean_pdf_pages(result["pages"], result["outline"])
+    raw_pages = list(result["pages"])
+    read_by_ocr = _ocr_blank_pages(path, raw_pages, limits)
+    pages = clean_pdf_pages(raw_pages, result["outline"])
     labels = result["labels"]
     docs = [
         _page(text, i + 1, str(labels[i]) if i < len(labels) and str(labels[i]) != str(i + 1) else "", "pdf")
         for i, text in enumerate(pages)
     ]
+    for i in read_by_ocr:
+        docs[i].metadata[READ_BY_OCR] = 1
     title = pdf_title(result["title"], result.get("heading", ""), path)
     return LoadedFile("pdf", docs, title=title, author=result["author"].strip())
+
+
+def _ocr_blank_pages(path: Path, raw_pages: list[str], limits: LoadLimits) -> list[int]:
+    """Fill the pages without a text layer by OCR when the extra is installed; the 0-based pages it read.
+
+    A failure costs only the OCR: a PDF with some text keeps it; one with none is refused with the reason.
+    """
+    from ingest.ocr import OcrFailure, OcrLimits, ocr_available, read_pages
+
+    blank = [i for i, text in enumerate(raw_pages) if not text.strip()]
+    if not blank or not limits.ocr or not ocr_available():
+        return []
+    try:
+        found = read_pages(path, blank, OcrLimits(limits.ocr_page_timeout_s, limits.ocr_max_pages,
+                                                  limits.pdf_memory_mb))
+    except OcrFailure as exc:
+        if len(blank) == len(raw_pages):
+            raise LoadError(f"aucun texte extractible et {exc.reason}") from None
+        return []
+    for i, text in found.items():
+        raw_pages[i] = text
+    return sorted(found)
 
 
 def clean_pdf_pages(raw_pages: list[str], outline: list[tuple[str, int, int]]) -> list[str]:

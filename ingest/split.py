@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
-from assistant.schema import CHUNK_INDEX, CONTENT_HASH, PAGE, PAGE_LABEL, SECTION, STARTS_CLEAN
+from assistant.schema import CHUNK_INDEX, CONTENT_HASH, PAGE, PAGE_LABEL, READ_BY_OCR, SECTION, STARTS_CLEAN
 from ingest.formats import LoadError
 
 # Bump when the page text, the passages or their metadata change for the same file, or the quotable units whose
@@ -171,6 +171,8 @@ def split_pages(
                         STARTS_CLEAN: int(found < 0 or _starts_clean(body, offset, first_text)),
                     }
                 )
+                if page.metadata.get(READ_BY_OCR):
+                    meta[READ_BY_OCR] = 1
                 pid = passage_id(doc_id, meta[PAGE], index, text)
                 passages.append(Document(page_content=text, metadata=meta, id=pid))
                 if max_passages is not None and len(passages) > max_passages:

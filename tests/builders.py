@@ -154,3 +154,19 @@ HTML_PAGE = """<!doctype html>
 def make_html(path: Path, title: str, body: str) -> Path:
     path.write_text(HTML_PAGE.format(title=title, body=body), encoding="utf-8")
     return path
+
+
+def make_scanned_pdf(path: Path, pages: list[list[str]], *, dpi: int = 150) -> Path:
+    """A scanned PDF: each page is one image of printed French text (accents included), with no text layer."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(FONT_DIR / "DejaVuSans.ttf"), 30)
+    images = []
+    for lines in pages:
+        image = Image.new("L", (1240, 1754), 255)  # A4 at 150 dpi
+        draw = ImageDraw.Draw(image)
+        for i, line in enumerate(lines):
+            draw.text((110, 180 + 64 * i), line, fill=0, font=font)
+        images.append(image)
+    images[0].save(path, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    return path

@@ -86,6 +86,7 @@ def test_settings(corpus_dir: Path, data_dir: Path, **overrides: object) -> Sett
         pdf_timeout_s=30,
         relevance_floor=0.05,
         uncertain_floor=0.05,
+        ocr=False,  # the OCR models take seconds to start: only tests/test_ocr.py turns it on
     )
     return base.with_overrides(**overrides)
 

@@ -9,13 +9,16 @@ from typing import Any
 
 from assistant import shared_state, store
 from assistant.answer import Assistant
+from assistant.audit import AuditLog
 from assistant.catalog import Catalog
 from assistant.errors import AssistantError
 from assistant.feedback import FeedbackStore
 from assistant.settings import AnswerMode, Settings
+from ingest.jobs import JobQueue
 from webui import catalog as cat
 from webui import render
 from webui.documents import DocumentLibrary
+from webui.editions import edition_notes, render_edition_notes
 
 log = logging.getLogger("assistant.app")
 
@@ -44,6 +47,8 @@ class AppContext:
     assistant: Assistant
     feedback: FeedbackStore
     library: DocumentLibrary
+    audit: AuditLog
+    jobs: JobQueue
 
     @classmethod
     def create(cls, settings: Settings, assistant: Assistant | None = None,
@@ -51,7 +56,12 @@ class AppContext:
         assistant = assistant or Assistant(settings)
         # The route's allow-list is the catalog of the generation the assistant is answering from.
         library = DocumentLibrary(settings, assistant.retriever.catalog)
-        return cls(settings, assistant, feedback or shared_state.feedback_store(settings), library)
+        feedback = feedback or shared_state.feedback_store(settings)
+        # The audit trail lives in the local feedback file (not yet in PostgreSQL for a server deployment);
+        # corpus changes reuse the answers' embedder.
+        audit = AuditLog(settings.feedback_path)
+        jobs = JobQueue(settings, lambda: assistant.embedder, audit)
+        return cls(settings, assistant, feedback, library, audit, jobs)
 
     def stored_settings(self, mode: str, plain: bool) -> dict[str, Any]:
         return self.settings.public_dict() | {"answer_mode": mode, "plain_language": plain}
@@ -118,7 +128,19 @@ class AppContext:
         record = self.feedback.get_answer(answer_id)
         if record is None:
             return render.render_error("Cette réponse est introuvable.")
-        return render.render_answer_trace(record)
+        return edition_notes_html(self, record) + render.render_answer_trace(record)
+
+
+def edition_notes_html(ctx: AppContext, record: Any) -> str:
+    """For a past answer: the cited editions replaced or removed since (nothing when all are current)."""
+    try:
+        generation = store.current_generation(ctx.settings.data_dir)
+        catalog = store.read_catalog(generation) if generation else Catalog()
+        notes = edition_notes(record.citations, record.created_at, catalog, ctx.audit.replacements())
+    except Exception:
+        log.exception("edition notes not shown")
+        return ""
+    return render_edition_notes(notes)
 
 
 def turn_choices(session: dict[str, Any]) -> list[tuple[str, str]]:

@@ -195,6 +195,8 @@ class CardSource:
     url: str
     text: str
     quotes: tuple[str, ...]
+    ocr: bool = False  # the passage was read by OCR on a scanned page
+    edition: str = ""  # the manifest's edition label of the document quoted
 
     @property
     def printed_page(self) -> str:
@@ -220,7 +222,7 @@ def cards_from_passages(passages: Sequence[Passage], limit: int = 3) -> list[Car
 
 def _card(n: int, p: Passage, quotes: tuple[str, ...]) -> CardSource:
     return CardSource(n, p.doc_id, p.title, p.publisher, p.page, p.page_label, p.section, p.format, p.url, p.text,
-                      quotes)
+                      quotes, p.ocr, p.edition)
 
 
 def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool = True) -> str:
@@ -228,9 +230,13 @@ def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool =
     meta = []
     if card.publisher:
         meta.append(f"Éditeur : {esc(card.publisher)}")
+    if card.edition:
+        meta.append(f"Édition : {esc(card.edition)}")
     meta.append(f"Page {esc(card.printed_page)}" if card.format == "pdf" else "Document non paginé")
     if card.section:
         meta.append(f"Section : {esc(card.section)}")
+    if card.ocr:
+        meta.append("Page numérisée, texte lu par OCR : vérifiez sur l'original")
     excerpt, found = highlight(card.text, card.quotes)
     missing = ""
     if card.quotes and not found:

@@ -1,0 +1,65 @@
+"""OCR of scanned PDF pages (pages without a text layer), when the optional extra is installed.
+
+``pip install ".[ocr]"`` brings rapidocr (Apache-2.0; its ONNX models ship in the wheel) and onnxruntime.
+Without it a PDF with no text at all is refused as before, with the line that says how to enable OCR.
+The reading runs in :mod:`ingest.ocr_worker`, a child process under a time cap (start-up, then a budget
+per page) and a memory cap (the models need more than the text readers: the PDF cap plus
+:data:`MODEL_MEMORY_MB`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ENABLE_HINT = 'installez l\'extension OCR (pip install ".[ocr]") pour lire les PDF numérisés'
+DISABLED_HINT = "la lecture par OCR est désactivée sur ce serveur (réglage ASSISTANT_OCR=0)"
+MODEL_MEMORY_MB = 2048
+START_S = 60.0  # loading the models: ~12 s cold on the reference machine, more on a busy one
+
+
+@dataclass(frozen=True)
+class OcrLimits:
+    page_timeout_s: float = 60.0
+    max_pages: int = 300
+    memory_mb: int = 1024
+
+
+class OcrFailure(Exception):
+    """OCR was tried and failed; ``reason`` is French."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def ocr_available() -> bool:
+    return importlib.util.find_spec("rapidocr") is not None and importlib.util.find_spec("onnxruntime") is not None
+
+
+def read_pages(path: Path, pages: list[int], limits: OcrLimits = OcrLimits()) -> dict[int, str]:
+    """The text read on each of ``pages`` (0-based) that has an image; raises :class:`OcrFailure`."""
+    if not pages:
+        return {}
+    if len(pages) > limits.max_pages:
+        raise OcrFailure(f"trop de pages à lire par OCR ({len(pages)}, limite {limits.max_pages})")
+    timeout = START_S + limits.page_timeout_s * len(pages)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ingest.ocr_worker", str(path), str(limits.memory_mb + MODEL_MEMORY_MB),
+             *map(str, pages)],
+            capture_output=True, timeout=timeout, cwd=Path(__file__).resolve().parent.parent, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise OcrFailure(f"OCR interrompu après {timeout:g} s") from None
+    try:
+        result = json.loads(proc.stdout.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise OcrFailure("l'OCR a échoué (mémoire dépassée ou image malformée)") from None
+    if "error" in result:
+        raise OcrFailure(str(result["error"]))
+    return {int(k): str(v) for k, v in result.get("pages", {}).items()}
