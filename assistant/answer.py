@@ -126,7 +126,8 @@ class Assistant:
                     if p.id not in seen:
                         seen.add(p.id)
                         passages.append(p)
-        passages = self.retriever.with_page_neighbours(passages, s.quote_page_neighbours)
+        passages = self.retriever.with_page_neighbours(passages, s.quote_page_neighbours,
+                                                       generation=result.generation)
         timings["retrieve"] = time.perf_counter() - t
 
         signals = {"best_similarity": result.best_similarity, "unknown_share": result.unknown_share}

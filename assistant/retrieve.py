@@ -137,15 +137,21 @@ class Retriever:
                     for pid, doc, _ in store.iter_records(self._current().vectors.collection, where=where)]
         return sorted(passages, key=lambda p: p.chunk_index)
 
-    def with_page_neighbours(self, passages: Sequence[Passage], top: int, span: int = 2) -> list[Passage]:
+    def with_page_neighbours(self, passages: Sequence[Passage], top: int, span: int = 2,
+                             generation: str | None = None) -> list[Passage]:
         """``passages``, then the passages next to each of the first ``top`` PDF ones on the same page.
 
         On a designed brochure the block the search found often names the subject while the next block of
         the page (``span`` passages either side) states the fact. Only PDF pages: a Markdown, HTML or DOCX
         file is one long «page» already cut at its headings, where the next passage is another topic.
-        A neighbour carries its anchor's score, marked ``page`` among its retrievers.
+        A neighbour carries its anchor's score, marked ``page`` among its retrievers. When ``generation``
+        (the one ``passages`` come from) is no longer the current one, nothing is added: one answer never
+        mixes two generations.
         """
         out = list(passages)
+        snap = self._current()
+        if generation is not None and snap.generation.name != generation:
+            return out
         seen = {p.id for p in out}
         for anchor in passages[:top]:
             if anchor.format != "pdf":
@@ -154,7 +160,7 @@ class Retriever:
                               {CHUNK_INDEX: {"$gte": anchor.chunk_index - span}},
                               {CHUNK_INDEX: {"$lte": anchor.chunk_index + span}}]}
             found = [Passage.from_document(pid, doc)
-                     for pid, doc, _ in store.iter_records(self._current().vectors.collection, where=where)]
+                     for pid, doc, _ in store.iter_records(snap.vectors.collection, where=where)]
             for p in sorted(found, key=lambda p: (abs(p.chunk_index - anchor.chunk_index), p.chunk_index)):
                 if p.id not in seen:
                     seen.add(p.id)

@@ -215,6 +215,9 @@ def test_page_neighbours_join_the_candidates(settings: Settings, fake_embedder) 
         assert abs(p.chunk_index - anchor.chunk_index) <= 2
         assert p.score == anchor.score and p.retrievers == ("page",)
     assert retriever.with_page_neighbours(found, top=0) == found
+    # Passages of a generation that is no longer the current one get no neighbours from the new one.
+    assert retriever.with_page_neighbours(found, top=1, generation="an-older-generation") == found
+    assert retriever.with_page_neighbours(found, top=1, generation=retriever.load()) == widened
     # A Markdown, HTML or DOCX file is one long « page » cut at its headings: its next passage is another topic.
     other = next(p for p in retriever.search("observatoire partenariats lettre", k=20).passages
                  if p.format != "pdf" and len(retriever.page_passages(p.doc_id, p.page)) > 1)
