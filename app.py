@@ -40,6 +40,7 @@ from webui import render
 from webui.context import GENERIC_ERROR, AppContext, answer_mode, turn_choices, user_error
 from webui.documents import document_router
 from webui.limits import LoginGuard, RateLimiter, too_many_requests
+from webui.preview import PreviewService, preview_router
 from webui.security import SecurityMiddleware
 
 log = logging.getLogger("assistant.app")
@@ -133,7 +134,8 @@ def make_respond(ctx: AppContext, limiter: RateLimiter) -> Any:
             yield messages, gr.update(), session, gr.update()
             return
         messages[-1] = {"role": "assistant",
-                        "content": render.render_answer(final, plain_language=plain)}
+                        "content": render.render_answer(final, plain_language=plain,
+                                                        previews=ctx.settings.preview_cache_mb > 0)}
         session = {
             "messages": messages,
             "history": [*session["history"], {"role": "user", "content": question},
@@ -415,6 +417,8 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
     def authorize(request: Request) -> bool:
         return not settings.auth or logged_in(request.cookies)
 
+    # The previews' routes first: the document router answers 404 to any other /documents/… path.
+    app.include_router(preview_router(ctx.library, authorize, PreviewService(settings)))
     app.include_router(document_router(ctx.library, authorize))
     app = gr.mount_gradio_app(
         app, blocks, path="/",

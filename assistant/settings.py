@@ -58,6 +58,12 @@ class Settings:
     max_file_mb: float = 20.0
     max_passages_per_file: int = 3000
 
+    # Page previews of cited PDF pages (webui/preview.py): each page is rendered in a child process under
+    # this time cap and ASSISTANT_PDF_MEMORY_MB; rendered images are kept in memory up to this many MB
+    # (one page ≈ 0.1 MB), per edition of the file (its content hash). 0 MB: no preview, the link only.
+    preview_timeout_s: float = 10.0
+    preview_cache_mb: int = 64
+
     # Retrieval.
     k: int = 5
     search_mode: SearchMode = "hybrid"
@@ -190,6 +196,8 @@ class Settings:
             (self.max_passages_per_file >= 1, "ASSISTANT_MAX_PASSAGES_PER_FILE doit valoir au moins 1."),
             (self.pdf_timeout_s > 0, "ASSISTANT_PDF_TIMEOUT_S doit être strictement positif."),
             (self.pdf_memory_mb >= 64, "ASSISTANT_PDF_MEMORY_MB doit valoir au moins 64."),
+            (self.preview_timeout_s > 0, "ASSISTANT_PREVIEW_TIMEOUT_S doit être strictement positif."),
+            (self.preview_cache_mb >= 0, "ASSISTANT_PREVIEW_CACHE_MB doit être positif (0 : sans aperçu)."),
         ]
         for ok, message in checks:
             if not ok:
@@ -201,12 +209,12 @@ _INT = {
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
-    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file",
+    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "preview_cache_mb",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
     "max_unknown_share", "coverage_floor", "short_answer_floor",
-    "llm_timeout_s", "llm_temperature", "login_lockout_s",
+    "llm_timeout_s", "llm_temperature", "login_lockout_s", "preview_timeout_s",
 }
 _PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file"}
 _BOOL = {"plain_language"}

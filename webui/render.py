@@ -33,15 +33,24 @@ DOC_ROUTE = "/documents"
 _CONTEXT_CHARS = 420  # text kept on each side of a highlighted quote in a card
 
 _ALLOWED_TAGS = {
-    "a", "article", "blockquote", "br", "caption", "div", "em", "h2", "h3", "h4", "li", "mark", "ol", "p",
+    "a", "article", "blockquote", "br", "caption", "div", "em", "h2", "h3", "h4", "img", "li", "mark", "ol", "p",
     "section", "small", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul",
 }
 _ALLOWED_ATTRIBUTES = {
     "*": {"class", "id", "aria-label", "lang"},
     "a": {"href", "target", "title"},
+    "img": {"src", "alt", "loading", "decoding"},
     "th": {"scope"},
     "td": {"data-label"},
 }
+# The only images a fragment may show: page previews served by the app's own document route.
+_IMAGE_PREFIX = DOC_ROUTE + "/"
+
+
+def _filter_attribute(tag: str, name: str, value: str) -> str | None:
+    if tag == "img" and name == "src" and not (value.startswith(_IMAGE_PREFIX) and "/apercu" in value):
+        return None
+    return value
 
 
 def esc(text: Any) -> str:
@@ -57,6 +66,7 @@ def guard(fragment: str) -> str:
         url_schemes={"http", "https"},
         link_rel="noopener noreferrer",
         strip_comments=True,
+        attribute_filter=_filter_attribute,
     )
 
 
@@ -223,7 +233,22 @@ def _card(n: int, p: Passage, quotes: tuple[str, ...]) -> CardSource:
                       quotes)
 
 
-def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool = True) -> str:
+def render_preview(card: CardSource, doc_base: str = DOC_ROUTE) -> str:
+    """The cited PDF page, cut around the highlighted quote, linking to the whole page shown large."""
+    from webui.preview import preview_href
+
+    if doc_base != DOC_ROUTE:  # previews are served by the app's own route only
+        return ""
+    image = esc(preview_href(card.doc_id, card.page, card.quotes, view="excerpt"))
+    large = esc(preview_href(card.doc_id, card.page, card.quotes, view="large"))
+    alt = (f"Aperçu de la page {esc(card.printed_page)}, passage cité surligné en jaune "
+           "(afficher la page en grand, nouvel onglet)")
+    return (f'<p class="apercu"><a href="{large}" target="_blank"><img src="{image}" alt="{alt}" loading="lazy" '
+            'decoding="async"></a></p>')
+
+
+def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool = True,
+                previews: bool = False) -> str:
     title = esc(card.title or card.doc_id)
     meta = []
     if card.publisher:
@@ -251,15 +276,17 @@ def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool =
         f'<li class="carte"><p class="carte-titre">{number}<strong>{title}</strong></p>'
         f'<p class="carte-meta">{" · ".join(meta)}</p>{missing}'
         f'<blockquote class="extrait">{excerpt}</blockquote>'
+        f'{render_preview(card, doc_base) if previews and card.format == "pdf" and card.quotes else ""}'
         f'<p class="carte-liens">{" ".join(links)}</p></li>'
     )
 
 
-def render_cards(cards: Sequence[CardSource], *, closest: bool = False, doc_base: str = DOC_ROUTE) -> str:
+def render_cards(cards: Sequence[CardSource], *, closest: bool = False, doc_base: str = DOC_ROUTE,
+                 previews: bool = False) -> str:
     if not cards:
         return ""
     heading = "Documents les plus proches de votre question" if closest else "Sources citées"
-    items = "".join(render_card(c, doc_base=doc_base, numbered=not closest) for c in cards)
+    items = "".join(render_card(c, doc_base=doc_base, numbered=not closest, previews=previews) for c in cards)
     return (f'<section class="sources" aria-label="{heading}"><h3>{heading}</h3>'
             f'<ol class="cartes">{items}</ol></section>')
 
@@ -275,13 +302,16 @@ def mode_line(mode: str, plain_language: bool, notice: str = "") -> str:
     return line
 
 
-def render_answer(answer: Answer, *, plain_language: bool = False, doc_base: str = DOC_ROUTE) -> str:
-    """The final chat message: mode, the answer, then its source cards (or the closest documents)."""
+def render_answer(answer: Answer, *, plain_language: bool = False, doc_base: str = DOC_ROUTE,
+                  previews: bool = False) -> str:
+    """The final chat message: mode, the answer, then its source cards (or the closest documents).
+
+    ``previews``: cited PDF pages are shown as images, the quote highlighted (see :mod:`webui.preview`)."""
     understood = ""
     if answer.standalone_question.strip() != answer.question.strip():
         understood = f'<p class="comprise">Question comprise : « {esc(answer.standalone_question)} »</p>'
     if answer.citations:
-        cards = render_cards(cards_from_citations(answer.citations), doc_base=doc_base)
+        cards = render_cards(cards_from_citations(answer.citations), doc_base=doc_base, previews=previews)
     else:
         cards = render_cards(cards_from_passages(answer.passages), closest=True, doc_base=doc_base)
     body = (
