@@ -40,6 +40,7 @@ from webui import render
 from webui.context import GENERIC_ERROR, AppContext, answer_mode, turn_choices, user_error
 from webui.documents import document_router
 from webui.limits import LoginGuard, RateLimiter, too_many_requests
+from webui.locale import FrenchLocaleMiddleware
 from webui.preview import PreviewService, preview_router
 from webui.security import SecurityMiddleware
 
@@ -56,9 +57,34 @@ EXAMPLES = (  # each answered from the shipped corpus (checked with the real emb
 )
 MODE_CHOICES = [("Extraits des documents (sans IA générative)", "extractive"),
                 ("Réponse rédigée par le modèle de langage, vérifiée sur les sources", "llm")]
-RATING_CHOICES = [("👍 Réponse utile", "up"), ("👎 Réponse insatisfaisante", "down")]
+# Words, not 👍/👎: a machine without an emoji font shows those as empty boxes.
+RATING_CHOICES = [("Réponse utile", "up"), ("Réponse insatisfaisante", "down")]
 MAX_HISTORY_MESSAGES = 20
-HEAD = '<script>document.documentElement.lang = "fr";</script><meta name="referrer" content="no-referrer">'
+# Accessibility repairs of Gradio's own markup, kept up to date as the chat changes: a message bubble's
+# aria-label holds its HTML (screen readers would read the tags), and the examples' list holds buttons
+# (axe: aria-required-children).
+A11Y_SCRIPT = """
+(() => {
+  const repair = () => {
+    for (const el of document.querySelectorAll('#conversation [aria-label*="<"]')) {
+      const user = (el.getAttribute('aria-label') || '').startsWith('user');
+      const who = user ? 'Votre question' : "Réponse de l'assistant";
+      el.setAttribute('aria-label', who);
+    }
+    for (const el of document.querySelectorAll('#conversation .examples[role="list"]')) {
+      el.setAttribute('role', 'group'); el.setAttribute('aria-label', 'Exemples de questions');
+    }
+  };
+  new MutationObserver(repair).observe(document.documentElement,
+    {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label', 'role']});
+  repair();
+})();
+"""
+HEAD = (f'<script>document.documentElement.lang = "fr";{A11Y_SCRIPT}</script>'
+        '<meta name="referrer" content="no-referrer">')
+# After an answer arrives, its first line is brought into view (not the end of its last source card).
+SHOW_ANSWER_START = """() => { const answers = document.querySelectorAll('#conversation .reponse:not(.en-cours)');
+  const last = answers[answers.length - 1]; if (last) { last.scrollIntoView({block: 'start'}); } }"""
 
 
 def _shown_error(exc: Exception, where: str) -> str:
@@ -160,7 +186,7 @@ def make_like(ctx: AppContext) -> Any:
         except Exception as exc:
             return gr.update(), gr.update(), _shown_error(exc, "avis")
         return (gr.update(value=turn["answer_id"]), gr.update(value=rating),
-                f"Merci : votre avis {'👍' if rating == 'up' else '👎'} est enregistré. "
+                f"Merci : votre avis « {'utile' if rating == 'up' else 'insatisfaisante'} » est enregistré. "
                 "Vous pouvez le préciser ci-dessous (étiquettes, commentaire).")
 
     return on_like
@@ -276,18 +302,20 @@ def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Bloc
         with gr.Tabs():
             with gr.Tab("Poser une question", id="chat"), gr.Row(equal_height=False):
                 with gr.Column(scale=3):
+                    gr.HTML('<h2 class="sr-only">Conversation</h2>')
                     chatbot = gr.Chatbot(
                         label="Conversation avec l'assistant", height="62vh", layout="panel",
                         sanitize_html=True, allow_tags=False, latex_delimiters=[], buttons=[],
                         feedback_options=("Like", "Dislike"), group_consecutive_messages=False,
                         examples=[{"text": q} for q in EXAMPLES],
                         placeholder="Choisissez un exemple ou posez votre question ci-dessous.",
-                        elem_id="conversation",
+                        elem_id="conversation", autoscroll=False,
                     )
                     question = gr.Textbox(
                         label="Votre question", lines=2, max_lines=6, max_length=s.max_question_chars,
                         placeholder="Par exemple : comment associer les associations à un projet de territoire ?",
-                        elem_id="question", autofocus=True,
+                        # No autofocus: on a phone it scrolled the page down past the title on load.
+                        elem_id="question",
                     )
                     with gr.Row():
                         send = gr.Button("Envoyer la question", variant="primary", elem_id="envoyer")
@@ -344,14 +372,17 @@ def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Bloc
         chat_args: dict[str, Any] = {"concurrency_id": "answer", "concurrency_limit": s.concurrency_limit}
         outputs = [chatbot, question, session, target]
         inputs = [question, session, mode, plain]
-        question.submit(respond, inputs, outputs, api_name="respond", api_visibility="undocumented", **chat_args)
-        send.click(respond, inputs, outputs, api_visibility="private", **chat_args)
+        question.submit(respond, inputs, outputs, api_name="respond", api_visibility="undocumented",
+                        **chat_args).then(None, js=SHOW_ANSWER_START, api_visibility="private")
+        send.click(respond, inputs, outputs, api_visibility="private", **chat_args).then(
+            None, js=SHOW_ANSWER_START, api_visibility="private")
 
         def pick_example(data: gr.SelectData) -> str:
             return str((data.value or {}).get("text", ""))
 
         chatbot.example_select(pick_example, None, question, api_visibility="private").then(
-            respond, inputs, outputs, api_visibility="private", **chat_args)
+            respond, inputs, outputs, api_visibility="private", **chat_args).then(
+            None, js=SHOW_ANSWER_START, api_visibility="private")
 
         def clear() -> tuple[Any, ...]:
             return [], "", _new_session(), gr.update(choices=[], value=None), "", None, [], ""
@@ -425,7 +456,8 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
         auth=list(settings.auth) or None,
         auth_message="Connectez-vous avec l'identifiant fourni par votre administrateur.",
         server_name=settings.host, server_port=settings.port,
-        footer_links=["api"], run_history=False, show_error=False, enable_monitoring=False,
+        # No footer link: « Utiliser via API » opened Gradio's English API page; /ask is documented in the README.
+        footer_links=[], run_history=False, show_error=False, enable_monitoring=False,
         max_file_size="1b", ssr_mode=False, mcp_server=False, pwa=False,
         theme=_theme(), css_paths=[Path(__file__).resolve().parent / "webui" / "app.css"], head=HEAD,
     )
@@ -434,6 +466,7 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
     # /gradio_api/cancel, /reset, /heartbeat… open), and failed logins lock the client out for a while.
     app.add_middleware(SecurityMiddleware, logged_in=logged_in if settings.auth else None,
                        login_guard=LoginGuard(settings.login_max_failures, settings.login_lockout_s))
+    app.add_middleware(FrenchLocaleMiddleware)  # Gradio's own strings in French, whatever the browser's language
     return app
 
 

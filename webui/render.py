@@ -86,6 +86,15 @@ def document_href(doc_id: str, page: int = 1, base: str = DOC_ROUTE) -> str:
     return f"{base}/{quote(doc_id, safe='')}#page={max(int(page), 1)}"
 
 
+def cited_href(doc_id: str, quotes: Sequence[str], base: str = DOC_ROUTE) -> str:
+    """Link to a non-paginated document's text view, scrolled to the first quote, the quotes highlighted."""
+    from urllib.parse import urlencode
+
+    params = urlencode([("q", q.strip()[:1500]) for q in quotes if q.strip()][:6])
+    href = f"{base}/{quote(doc_id, safe='')}"
+    return f"{href}?{params}#citation" if params else href
+
+
 def _inline(text: str) -> str:
     """Escaped text with citation markers ``[n]`` styled (never turned into links)."""
     escaped = esc(text)
@@ -260,9 +269,12 @@ def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool =
     missing = ""
     if card.quotes and not found:
         missing = "".join(f'<p class="citation">Phrase citée : « {esc(q)} »</p>' for q in card.quotes)
-    open_label = f"Ouvrir à la page {esc(card.printed_page)}" if card.format == "pdf" else "Ouvrir le document"
+    open_label = (f"Ouvrir à la page {esc(card.printed_page)}" if card.format == "pdf"
+                  else "Ouvrir le document au passage cité" if card.quotes else "Ouvrir le document")
+    href = (document_href(card.doc_id, card.page, doc_base) if card.format == "pdf" or not card.quotes
+            else cited_href(card.doc_id, card.quotes, doc_base))
     links = [
-        f'<a href="{esc(document_href(card.doc_id, card.page, doc_base))}" target="_blank">{open_label}'
+        f'<a href="{esc(href)}" target="_blank">{open_label}'
         f'<span class="sr-only"> : « {title} » (nouvel onglet)</span></a>'
     ]
     url = safe_url(card.url)
