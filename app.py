@@ -37,6 +37,7 @@ from assistant.feedback import NEGATIVE_TAGS, POSITIVE_TAGS, FeedbackStore
 from assistant.schema import Answer
 from assistant.settings import Settings
 from webui import render
+from webui.accessibility import accessibility_router
 from webui.context import GENERIC_ERROR, AppContext, answer_mode, turn_choices, user_error
 from webui.documents import document_router
 from webui.limits import LoginGuard, RateLimiter, too_many_requests
@@ -282,11 +283,14 @@ def _theme() -> gr.themes.Base:
 def _header() -> str:
     return (
         f'<header class="entete"><h1>{render.esc(TITLE)}</h1>'
-        "<p>Posez vos questions en français sur les alliances en territoire (partenariats entre collectivités, "
+        '<p class="intro">Posez vos questions en français sur les alliances en territoire '
+        '(partenariats entre collectivités, '
         "entreprises et associations, ODD et Agenda 2030, co-construction territoriale). Chaque réponse cite le "
         "document et la page.</p>"
         '<p class="avertissement">Les réponses reprennent des extraits des guides : vérifiez toujours la source '
-        "avant de décider. Ne saisissez pas de données personnelles.</p></header>"
+        "avant de décider. Ne saisissez pas de données personnelles.</p>"
+        '<p class="accessibilite"><a href="/accessibilite" target="_blank">Accessibilité : partiellement conforme'
+        '<span class="sr-only"> (nouvel onglet)</span></a></p></header>'
     )
 
 
@@ -451,6 +455,7 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
     # The previews' routes first: the document router answers 404 to any other /documents/… path.
     app.include_router(preview_router(ctx.library, authorize, PreviewService(settings)))
     app.include_router(document_router(ctx.library, authorize))
+    app.include_router(accessibility_router())
     app = gr.mount_gradio_app(
         app, blocks, path="/",
         auth=list(settings.auth) or None,
