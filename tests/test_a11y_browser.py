@@ -111,3 +111,61 @@ def test_phone_first_screen_and_answer_in_view_in_an_english_browser(a11y_app: t
             assert page.get_by_text("Utiliser via API").count() == 0 and page.get_by_text("Use via API").count() == 0
         finally:
             browser.close()
+
+
+def _tab_to(page: Any, matches: str, limit: int = 150) -> None:
+    """Press Tab until the focused element matches the JS predicate ``matches`` (given ``el``)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(() => {{ const el = document.activeElement; return !!el && ({matches}); }})()"):
+            return
+    raise AssertionError(f"never reached by Tab: {matches}")
+
+
+def _focus_visible(page: Any) -> bool:
+    """The focused element shows a focus ring (an outline or a box shadow)."""
+    return bool(page.evaluate("""() => { const s = getComputedStyle(document.activeElement);
+        return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none'; }"""))
+
+
+def test_keyboard_only_flow(a11y_app: tuple[str, Settings]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, _ = a11y_app
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            page.goto(url)
+            page.wait_for_selector("#question textarea", timeout=30_000)
+            # Ask: Tab to the question box, type, Tab to « Envoyer la question », Enter.
+            _tab_to(page, "el.closest('#question') && el.tagName === 'TEXTAREA'")
+            assert _focus_visible(page)
+            page.keyboard.type(QUESTION)
+            _tab_to(page, "el.id === 'envoyer'")
+            assert _focus_visible(page)
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#conversation .reponse:not(.en-cours) .sources", timeout=60_000)
+            # Reach the answer's first source and open it.
+            _tab_to(page, "el.tagName === 'A' && !!el.closest('#conversation li.carte')")
+            assert _focus_visible(page)
+            with page.expect_popup() as popup_info:
+                page.keyboard.press("Enter")
+            popup = popup_info.value
+            assert "/documents/" in popup.url
+            popup.close()
+            page.bring_to_front()
+            # Give feedback with the chat's « J'aime » button.
+            _tab_to(page, "el.getAttribute('aria-label') === \"J'aime\"")
+            assert _focus_visible(page)
+            page.keyboard.press("Enter")
+            page.wait_for_function(
+                "() => document.querySelector('#avis-statut')?.innerText.includes('est enregistré')", timeout=15_000)
+            # Start a new conversation.
+            _tab_to(page, "el.id === 'nouvelle'")
+            assert _focus_visible(page)
+            page.keyboard.press("Enter")
+            page.wait_for_function("() => !document.querySelector('#conversation .reponse')", timeout=15_000)
+        finally:
+            browser.close()
