@@ -269,7 +269,7 @@ def _theme() -> gr.themes.Base:
                            c950="#000033", name="bleu-france")
     return gr.themes.Base(
         primary_hue=blue, secondary_hue=blue, neutral_hue="gray", radius_size="sm",
-        font=["Marianne", "Arial", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"],
+        font=["Arial", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"],
     ).set(
         button_primary_background_fill="#000091", button_primary_background_fill_hover="#1212ff",
         button_primary_text_color="#ffffff", button_secondary_text_color="#000091",

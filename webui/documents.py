@@ -165,7 +165,7 @@ def document_router(library: DocumentLibrary, authorize: Callable[[Request], boo
 
 
 _VIEW_STYLE = """
-body{font-family:Marianne,Arial,system-ui,sans-serif;color:#161616;background:#fff;max-width:46rem;margin:0 auto;
+body{font-family:Arial,system-ui,sans-serif;color:#161616;background:#fff;max-width:46rem;margin:0 auto;
 padding:1.5rem;line-height:1.6;font-size:1.05rem}
 header{border-bottom:2px solid #000091;margin-bottom:1.5rem}h1{font-size:1.6rem;color:#000091;margin:.2rem 0}
 .meta{color:#3a3a3a;margin:.2rem 0 1rem}a{color:#000091}a:focus-visible{outline:2px solid #0a76f6;outline-offset:2px}
