@@ -62,8 +62,8 @@ MODE_CHOICES = [("Extraits des documents (sans IA générative)", "extractive"),
 RATING_CHOICES = [("Réponse utile", "up"), ("Réponse insatisfaisante", "down")]
 MAX_HISTORY_MESSAGES = 20
 # Accessibility repairs of Gradio's own markup, kept up to date as the chat changes: a message bubble's
-# aria-label holds its HTML (screen readers would read the tags), and the examples' list holds buttons
-# (axe: aria-required-children).
+# aria-label holds its HTML (screen readers would read the tags), the examples' list holds buttons
+# (axe: aria-required-children), the chat log is a live region labelled in English.
 A11Y_SCRIPT = """
 (() => {
   const repair = () => {
@@ -72,20 +72,31 @@ A11Y_SCRIPT = """
       const who = user ? 'Votre question' : "Réponse de l'assistant";
       el.setAttribute('aria-label', who);
     }
+    // The chat log would read every streamed chunk: the complete answer goes to #annonce-reponse instead.
+    for (const el of document.querySelectorAll('#conversation [role="log"]:not([aria-live="off"])')) {
+      el.setAttribute('aria-live', 'off'); el.setAttribute('aria-label', "Conversation avec l'assistant");
+    }
     for (const el of document.querySelectorAll('#conversation .examples[role="list"]')) {
       el.setAttribute('role', 'group'); el.setAttribute('aria-label', 'Exemples de questions');
     }
   };
   new MutationObserver(repair).observe(document.documentElement,
-    {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label', 'role']});
+    {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label', 'role', 'aria-live']});
   repair();
 })();
 """
 HEAD = (f'<script>document.documentElement.lang = "fr";{A11Y_SCRIPT}</script>'
         '<meta name="referrer" content="no-referrer">')
 # After an answer arrives, its first line is brought into view (not the end of its last source card).
+# Screen readers hear the answer once, when it is complete: its text goes to a polite live region.
 SHOW_ANSWER_START = """() => { const answers = document.querySelectorAll('#conversation .reponse:not(.en-cours)');
-  const last = answers[answers.length - 1]; if (last) { last.scrollIntoView({block: 'start'}); } }"""
+  const last = answers[answers.length - 1]; if (!last) { return; }
+  last.scrollIntoView({block: 'start'});
+  let live = document.getElementById('annonce-reponse');
+  if (!live) { live = document.createElement('div'); live.id = 'annonce-reponse'; live.className = 'sr-only';
+    live.setAttribute('aria-live', 'polite'); document.body.appendChild(live); }
+  const text = last.querySelector('.texte') || last;
+  live.textContent = 'Réponse reçue : ' + text.innerText; }"""
 
 
 def _shown_error(exc: Exception, where: str) -> str:

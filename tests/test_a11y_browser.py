@@ -104,6 +104,14 @@ def test_phone_first_screen_and_answer_in_view_in_an_english_browser(a11y_app: t
             page.wait_for_timeout(800)
             first = page.locator("#conversation .reponse:not(.en-cours) .texte p").last.bounding_box()
             assert first and 0 <= first["y"] < 844 - 20, first
+            # Screen readers hear the complete answer once, from a polite live region.
+            live = page.locator("#annonce-reponse")
+            assert live.get_attribute("aria-live") == "polite"
+            assert live.inner_text().startswith("Réponse reçue : ") and "missions" in live.inner_text()
+            streaming_regions = page.evaluate(
+                "Array.from(document.querySelectorAll('#conversation [aria-live]:not([aria-live=\"off\"])'),"
+                " e => e.outerHTML.slice(0, 300))")
+            assert streaming_regions == []
             # Gradio's own buttons speak French to an English browser; no link to the English API page.
             labels = page.locator("#conversation button[aria-label]").evaluate_all(
                 "els => els.map(e => e.getAttribute('aria-label'))")
