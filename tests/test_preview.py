@@ -134,3 +134,13 @@ def test_non_pdf_card_links_to_the_quote() -> None:
     html_ = render.render_card(card)
     assert 'href="/documents/mooc?q=Le+MOOC+est+gratuit.#citation"' in html_
     assert "Ouvrir le document au passage cité" in html_
+
+
+def test_a_quoted_list_is_shown_as_a_list_with_its_words_unchanged() -> None:
+    text = ("- « Elle propose trois kits : • le kit « co-construction », en open source ; • le kit « Sortir de "
+            "la crise » ; • le kit « ODD 17 ». » [1]\n- « Un seul • point. » [2]")
+    html_ = render.text_blocks(text)
+    assert ('« Elle propose trois kits :<ul class="liste-citee"><li>le kit « co-construction », en open source ;</li>'
+            "<li>le kit « Sortir de la crise » ;</li><li>le kit « ODD 17 ».</li></ul> » "
+            '<span class="appel">[1]</span>') in html_.replace("&quot;", '"')
+    assert "« Un seul • point. »" in html_  # one bullet is not a list

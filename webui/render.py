@@ -116,7 +116,7 @@ def text_blocks(text: str) -> str:
             out.append(f"<p>{_inline_lines(paragraph)}</p>")
             paragraph.clear()
         if items:
-            out.append("<ul>" + "".join(f"<li>{_inline_lines(i)}</li>" for i in items) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{quoted_list(_inline_lines(i))}</li>" for i in items) + "</ul>")
             items.clear()
 
     for line in (text or "").splitlines():
@@ -133,6 +133,26 @@ def text_blocks(text: str) -> str:
             paragraph.append(stripped)
     flush()
     return "".join(out)
+
+
+_BULLET = re.compile(r"\s*(?<![^\s«])[•▪◦]\s+")
+_QUOTE_END = re.compile(r"\s*»(?:\s*<span class=\"appel\">\[\d{1,2}\]</span>)?\s*$")
+
+
+def quoted_list(item_html: str) -> str:
+    """A quote whose page had a list (« … : • le kit … • le kit … ») shown as a list again.
+
+    The answer's text holds the quote on one line (its bullets inline); the words stay as they are, only
+    the « • » markers become list items."""
+    pieces = _BULLET.split(item_html)
+    if len(pieces) < 3:  # one bullet alone is more likely a separator than a list
+        return item_html
+    head, entries = pieces[0], pieces[1:]
+    tail = ""
+    if (end := _QUOTE_END.search(entries[-1])) is not None:
+        entries[-1], tail = entries[-1][:end.start()], " " + end.group().strip()
+    items = "".join(f"<li>{e}</li>" for e in entries if e.strip())
+    return f'{head}<ul class="liste-citee">{items}</ul>{tail}'
 
 
 def _inline_lines(lines: list[str]) -> str:
