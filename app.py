@@ -37,10 +37,13 @@ from assistant.feedback import NEGATIVE_TAGS, POSITIVE_TAGS, FeedbackStore
 from assistant.schema import Answer
 from assistant.settings import Settings
 from webui import render
+from webui.accessibility import accessibility_router
 from webui.context import GENERIC_ERROR, AppContext, answer_mode, turn_choices, user_error
 from webui.documents import document_router
 from webui.limits import LoginGuard, RateLimiter, too_many_requests
+from webui.locale import FrenchLocaleMiddleware
 from webui.manage import manage_router, management_notice, manager_link
+from webui.preview import PreviewService, preview_router
 from webui.security import SecurityMiddleware
 
 log = logging.getLogger("assistant.app")
@@ -56,9 +59,45 @@ EXAMPLES = (  # each answered from the shipped corpus (checked with the real emb
 )
 MODE_CHOICES = [("Extraits des documents (sans IA générative)", "extractive"),
                 ("Réponse rédigée par le modèle de langage, vérifiée sur les sources", "llm")]
-RATING_CHOICES = [("👍 Réponse utile", "up"), ("👎 Réponse insatisfaisante", "down")]
+# Words, not 👍/👎: a machine without an emoji font shows those as empty boxes.
+RATING_CHOICES = [("Réponse utile", "up"), ("Réponse insatisfaisante", "down")]
 MAX_HISTORY_MESSAGES = 20
-HEAD = '<script>document.documentElement.lang = "fr";</script><meta name="referrer" content="no-referrer">'
+# Accessibility repairs of Gradio's own markup, kept up to date as the chat changes: a message bubble's
+# aria-label holds its HTML (screen readers would read the tags), the examples' list holds buttons
+# (axe: aria-required-children), the chat log is a live region labelled in English.
+A11Y_SCRIPT = """
+(() => {
+  const repair = () => {
+    for (const el of document.querySelectorAll('#conversation [aria-label*="<"]')) {
+      const user = (el.getAttribute('aria-label') || '').startsWith('user');
+      const who = user ? 'Votre question' : "Réponse de l'assistant";
+      el.setAttribute('aria-label', who);
+    }
+    // The chat log would read every streamed chunk: the complete answer goes to #annonce-reponse instead.
+    for (const el of document.querySelectorAll('#conversation [role="log"]:not([aria-live="off"])')) {
+      el.setAttribute('aria-live', 'off'); el.setAttribute('aria-label', "Conversation avec l'assistant");
+    }
+    for (const el of document.querySelectorAll('#conversation .examples[role="list"]')) {
+      el.setAttribute('role', 'group'); el.setAttribute('aria-label', 'Exemples de questions');
+    }
+  };
+  new MutationObserver(repair).observe(document.documentElement,
+    {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label', 'role', 'aria-live']});
+  repair();
+})();
+"""
+HEAD = (f'<script>document.documentElement.lang = "fr";{A11Y_SCRIPT}</script>'
+        '<meta name="referrer" content="no-referrer">')
+# After an answer arrives, its first line is brought into view (not the end of its last source card).
+# Screen readers hear the answer once, when it is complete: its text goes to a polite live region.
+SHOW_ANSWER_START = """() => { const answers = document.querySelectorAll('#conversation .reponse:not(.en-cours)');
+  const last = answers[answers.length - 1]; if (!last) { return; }
+  last.scrollIntoView({block: 'start'});
+  let live = document.getElementById('annonce-reponse');
+  if (!live) { live = document.createElement('div'); live.id = 'annonce-reponse'; live.className = 'sr-only';
+    live.setAttribute('aria-live', 'polite'); document.body.appendChild(live); }
+  const text = last.querySelector('.texte') || last;
+  live.textContent = 'Réponse reçue : ' + text.innerText; }"""
 
 
 def _shown_error(exc: Exception, where: str) -> str:
@@ -134,7 +173,8 @@ def make_respond(ctx: AppContext, limiter: RateLimiter) -> Any:
             yield messages, gr.update(), session, gr.update()
             return
         messages[-1] = {"role": "assistant",
-                        "content": render.render_answer(final, plain_language=plain)}
+                        "content": render.render_answer(final, plain_language=plain,
+                                                        previews=ctx.settings.preview_cache_mb > 0)}
         session = {
             "messages": messages,
             "history": [*session["history"], {"role": "user", "content": question},
@@ -159,7 +199,7 @@ def make_like(ctx: AppContext) -> Any:
         except Exception as exc:
             return gr.update(), gr.update(), _shown_error(exc, "avis")
         return (gr.update(value=turn["answer_id"]), gr.update(value=rating),
-                f"Merci : votre avis {'👍' if rating == 'up' else '👎'} est enregistré. "
+                f"Merci : votre avis « {'utile' if rating == 'up' else 'insatisfaisante'} » est enregistré. "
                 "Vous pouvez le préciser ci-dessous (étiquettes, commentaire).")
 
     return on_like
@@ -241,7 +281,7 @@ def _theme() -> gr.themes.Base:
                            c950="#000033", name="bleu-france")
     return gr.themes.Base(
         primary_hue=blue, secondary_hue=blue, neutral_hue="gray", radius_size="sm",
-        font=["Marianne", "Arial", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"],
+        font=["Arial", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"],
     ).set(
         button_primary_background_fill="#000091", button_primary_background_fill_hover="#1212ff",
         button_primary_text_color="#ffffff", button_secondary_text_color="#000091",
@@ -257,11 +297,14 @@ def _header(logout: bool = False) -> str:
     leave = '<p class="deconnexion"><a href="/deconnexion">Se déconnecter</a></p>' if logout else ""
     return (
         f'<header class="entete"><h1>{render.esc(TITLE)}</h1>'
-        "<p>Posez vos questions en français sur les alliances en territoire (partenariats entre collectivités, "
+        '<p class="intro">Posez vos questions en français sur les alliances en territoire '
+        '(partenariats entre collectivités, '
         "entreprises et associations, ODD et Agenda 2030, co-construction territoriale). Chaque réponse cite le "
         "document et la page.</p>"
         '<p class="avertissement">Les réponses reprennent des extraits des guides : vérifiez toujours la source '
-        f"avant de décider. Ne saisissez pas de données personnelles.</p>{leave}</header>"
+        "avant de décider. Ne saisissez pas de données personnelles.</p>"
+        '<p class="accessibilite"><a href="/accessibilite" target="_blank">Accessibilité : partiellement conforme'
+        f'<span class="sr-only"> (nouvel onglet)</span></a></p>{leave}</header>'
     )
 
 
@@ -279,18 +322,20 @@ def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Bloc
         with gr.Tabs():
             with gr.Tab("Poser une question", id="chat"), gr.Row(equal_height=False):
                 with gr.Column(scale=3):
+                    gr.HTML('<h2 class="sr-only">Conversation</h2>')
                     chatbot = gr.Chatbot(
                         label="Conversation avec l'assistant", height="62vh", layout="panel",
                         sanitize_html=True, allow_tags=False, latex_delimiters=[], buttons=[],
                         feedback_options=("Like", "Dislike"), group_consecutive_messages=False,
                         examples=[{"text": q} for q in EXAMPLES],
                         placeholder="Choisissez un exemple ou posez votre question ci-dessous.",
-                        elem_id="conversation",
+                        elem_id="conversation", autoscroll=False,
                     )
                     question = gr.Textbox(
                         label="Votre question", lines=2, max_lines=6, max_length=s.max_question_chars,
                         placeholder="Par exemple : comment associer les associations à un projet de territoire ?",
-                        elem_id="question", autofocus=True,
+                        # No autofocus: on a phone it scrolled the page down past the title on load.
+                        elem_id="question",
                     )
                     with gr.Row():
                         send = gr.Button("Envoyer la question", variant="primary", elem_id="envoyer")
@@ -347,14 +392,17 @@ def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Bloc
         chat_args: dict[str, Any] = {"concurrency_id": "answer", "concurrency_limit": s.concurrency_limit}
         outputs = [chatbot, question, session, target]
         inputs = [question, session, mode, plain]
-        question.submit(respond, inputs, outputs, api_name="respond", api_visibility="undocumented", **chat_args)
-        send.click(respond, inputs, outputs, api_visibility="private", **chat_args)
+        question.submit(respond, inputs, outputs, api_name="respond", api_visibility="undocumented",
+                        **chat_args).then(None, js=SHOW_ANSWER_START, api_visibility="private")
+        send.click(respond, inputs, outputs, api_visibility="private", **chat_args).then(
+            None, js=SHOW_ANSWER_START, api_visibility="private")
 
         def pick_example(data: gr.SelectData) -> str:
             return str((data.value or {}).get("text", ""))
 
         chatbot.example_select(pick_example, None, question, api_visibility="private").then(
-            respond, inputs, outputs, api_visibility="private", **chat_args)
+            respond, inputs, outputs, api_visibility="private", **chat_args).then(
+            None, js=SHOW_ANSWER_START, api_visibility="private")
 
         def clear() -> tuple[Any, ...]:
             return [], "", _new_session(), gr.update(choices=[], value=None), "", None, [], ""
@@ -445,14 +493,18 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
         user = gradio_app.tokens.get(token) if token else None
         return str(user) if user else None
 
+    # The previews' routes first: the document router answers 404 to any other /documents/… path.
+    app.include_router(preview_router(ctx.library, authorize, PreviewService(settings)))
     app.include_router(document_router(ctx.library, authorize))
+    app.include_router(accessibility_router())
     app.include_router(manage_router(settings, ctx.jobs, ctx.audit, current_user))
     app = gr.mount_gradio_app(
         app, blocks, path="/",
         auth=list(settings.auth) or None,
         auth_message="Connectez-vous avec l'identifiant fourni par votre administrateur.",
         server_name=settings.host, server_port=settings.port,
-        footer_links=["api"], run_history=False, show_error=False, enable_monitoring=False,
+        # No footer link: « Utiliser via API » opened Gradio's English API page; /ask is documented in the README.
+        footer_links=[], run_history=False, show_error=False, enable_monitoring=False,
         max_file_size="1b", ssr_mode=False, mcp_server=False, pwa=False,
         theme=_theme(), css_paths=[Path(__file__).resolve().parent / "webui" / "app.css"], head=HEAD,
     )
@@ -464,6 +516,7 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
     # /gradio_api/cancel, /reset, /heartbeat… open), and failed logins lock the client out for a while.
     app.add_middleware(SecurityMiddleware, logged_in=logged_in if settings.auth else None,
                        login_guard=LoginGuard(settings.login_max_failures, settings.login_lockout_s))
+    app.add_middleware(FrenchLocaleMiddleware)  # Gradio's own strings in French, whatever the browser's language
     return app
 
 

@@ -76,6 +76,12 @@ class Settings:
     ocr_page_timeout_s: float = 60.0
     ocr_max_pages: int = 300
 
+    # Page previews of cited PDF pages (webui/preview.py): each page is rendered in a child process under
+    # this time cap and ASSISTANT_PDF_MEMORY_MB; rendered images are kept in memory up to this many MB
+    # (one page ≈ 0.1 MB), per edition of the file (its content hash). 0 MB: no preview, the link only.
+    preview_timeout_s: float = 10.0
+    preview_cache_mb: int = 64
+
     # Retrieval.
     k: int = 5
     search_mode: SearchMode = "hybrid"
@@ -285,6 +291,8 @@ class Settings:
             (self.pdf_memory_mb >= 64, "ASSISTANT_PDF_MEMORY_MB doit valoir au moins 64."),
             (self.ocr_page_timeout_s > 0, "ASSISTANT_OCR_PAGE_TIMEOUT_S doit être strictement positif."),
             (self.ocr_max_pages >= 1, "ASSISTANT_OCR_MAX_PAGES doit valoir au moins 1."),
+            (self.preview_timeout_s > 0, "ASSISTANT_PREVIEW_TIMEOUT_S doit être strictement positif."),
+            (self.preview_cache_mb >= 0, "ASSISTANT_PREVIEW_CACHE_MB doit être positif (0 : sans aperçu)."),
         ]
         for ok, message in checks:
             if not ok:
@@ -300,12 +308,13 @@ _INT = {
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth", "quote_page_neighbours",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
     "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "database_retries", "ocr_max_pages",
+    "preview_cache_mb",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
     "max_unknown_share", "coverage_floor", "short_answer_floor",
     "llm_timeout_s", "llm_temperature", "login_lockout_s", "database_connect_timeout_s", "session_hours",
-    "ocr_page_timeout_s",
+    "ocr_page_timeout_s", "preview_timeout_s",
 }
 _PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file"}
 _BOOL = {"plain_language", "ocr"}

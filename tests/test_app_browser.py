@@ -123,7 +123,9 @@ def test_chat_in_a_real_browser(browser_app: tuple[str, Settings]) -> None:
                 count += 1
             text = page.inner_text("#conversation")
             assert "<script>alert(1)</script>" in text and "<img src=x onerror=alert(2)>" in text  # shown as text
-            for selector in ("#conversation .message-content img", "#conversation .message-content script",
+            # The only images: previews of cited PDF pages, from the app's own route.
+            for selector in ("#conversation .message-content img:not(p.apercu img[src^='/documents/'])",
+                             "#conversation .message-content script",
                              "#conversation [onerror]", "#conversation [onload]", "#conversation a[href^='javascript']",
                              "#conversation .message-content iframe"):
                 assert page.locator(selector).count() == 0, selector

@@ -65,7 +65,9 @@ def test_printed_page_label_and_unpaginated_documents() -> None:
     out = render.render_answer(_answer("x [1] [2]", [Citation(n=1, passage=pdf, quote="Texte de la page."),
                                                      Citation(n=2, passage=md, quote="Texte du guide.")], [pdf, md]))
     assert "Ouvrir à la page iii" in out and 'href="/documents/guide-alliances#page=5"' in out
-    assert "Document non paginé" in out and "Ouvrir le document" in out and 'href="/documents/odd17#page=1"' in out
+    # A non-paginated document opens at the quote, highlighted (webui.documents' text view).
+    assert "Document non paginé" in out and "Ouvrir le document au passage cité" in out
+    assert 'href="/documents/odd17?q=Texte+du+guide.#citation"' in out
     assert out.count("Publication d'origine") == 1
 
 

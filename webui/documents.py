@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 
 from assistant.catalog import Catalog, CatalogEntry
@@ -123,7 +123,7 @@ def document_router(library: DocumentLibrary, authorize: Callable[[Request], boo
         return None
 
     @router.get("/documents/{doc_id}", include_in_schema=False)
-    def view(request: Request, doc_id: str) -> Response:
+    def view(request: Request, doc_id: str, q: list[str] = Query(default=[])) -> Response:  # noqa: B008
         if (denied := refuse(request)) is not None:
             return denied
         doc = library.find(doc_id)
@@ -138,7 +138,7 @@ def document_router(library: DocumentLibrary, authorize: Callable[[Request], boo
             pages = library.text_pages(doc)
         except Exception:
             pages = []
-        page = render_document_view(doc, pages)
+        page = render_document_view(doc, pages, q)
         return HTMLResponse(page, headers=_COMMON_HEADERS | {"Content-Security-Policy": VIEW_CSP})
 
     @router.get("/documents/{doc_id}/original", include_in_schema=False)
@@ -165,29 +165,74 @@ def document_router(library: DocumentLibrary, authorize: Callable[[Request], boo
 
 
 _VIEW_STYLE = """
-body{font-family:Marianne,Arial,system-ui,sans-serif;color:#161616;background:#fff;max-width:46rem;margin:0 auto;
+body{font-family:Arial,system-ui,sans-serif;color:#161616;background:#fff;max-width:46rem;margin:0 auto;
 padding:1.5rem;line-height:1.6;font-size:1.05rem}
 header{border-bottom:2px solid #000091;margin-bottom:1.5rem}h1{font-size:1.6rem;color:#000091;margin:.2rem 0}
 .meta{color:#3a3a3a;margin:.2rem 0 1rem}a{color:#000091}a:focus-visible{outline:2px solid #0a76f6;outline-offset:2px}
 section.page{border-top:1px solid #ddd;padding-top:.5rem;margin-top:1.5rem}
 .page-num{font-size:.9rem;color:#3a3a3a;text-transform:uppercase;letter-spacing:.05em}
-h2,h3,h4{color:#161616;margin:1.2rem 0 .4rem}li{margin:.2rem 0}p{margin:.5rem 0}
+h2,h3,h4{color:#161616;margin:1.2rem 0 .4rem}mark{background:#ffe552;color:#161616;padding:0 .1em}
+mark#citation{scroll-margin-top:40vh}li{margin:.2rem 0}p{margin:.5rem 0}
 .avertissement{background:#f6f6f6;border-left:4px solid #000091;padding:.6rem 1rem;font-size:.95rem}
 """
 
 
-def _markdownish(text: str) -> str:
-    """Escaped light Markdown (headings, bullets, paragraphs) → HTML; nothing else is interpreted."""
+def quote_spans(text: str, quotes: list[str]) -> list[tuple[int, int]]:
+    """Where each quote is in ``text``, word for word, whatever the spacing and line breaks between words
+    (a quote that spans list items may skip their « - » markers)."""
+    spans = []
+    for q in quotes:
+        words = re.findall(r"\w+|[^\w\s]", q or "")
+        if not words:
+            continue
+        pattern = r"(?:\s|[-*•])*".join(re.escape(w) for w in words)
+        match = re.search(pattern, text)
+        if match:
+            spans.append((match.start(), match.end()))
+    return sorted(spans)
+
+
+class _Marker:
+    """Escapes a piece of the page, wrapping what the quotes cover in ``<mark>``; the first mark gets the
+    ``citation`` anchor that the card's link scrolls to."""
+
+    def __init__(self) -> None:
+        self.first = True
+
+    def __call__(self, text: str, start: int, spans: list[tuple[int, int]]) -> str:
+        out, cursor, end = [], start, start + len(text)
+        for s, e in spans:
+            s, e = max(s, start), min(e, end)
+            if s >= e:
+                continue
+            out.append(esc(text[cursor - start:s - start]))
+            anchor = ' id="citation"' if self.first else ""
+            self.first = False
+            out.append(f"<mark{anchor}>{esc(text[s - start:e - start])}</mark>")
+            cursor = e
+        out.append(esc(text[cursor - start:]))
+        return "".join(out)
+
+
+def _markdownish(text: str, spans: list[tuple[int, int]] | None = None, marker: _Marker | None = None) -> str:
+    """Escaped light Markdown (headings, bullets, paragraphs) → HTML; nothing else is interpreted.
+
+    ``spans``: character ranges of ``text`` to highlight (the quotes of a citation)."""
     out: list[str] = []
     items: list[str] = []
+    spans = spans or []
+    mark = marker or _Marker()
 
     def flush() -> None:
         if items:
             out.append("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
             items.clear()
 
+    offset = 0
     for line in text.split("\n"):
+        start, offset = offset, offset + len(line) + 1
         stripped = line.strip()
+        first = start + len(line) - len(line.lstrip())
         if not stripped:
             flush()
             continue
@@ -195,17 +240,18 @@ def _markdownish(text: str) -> str:
         if heading:
             flush()
             level = min(len(heading.group(1)) + 1, 4)  # h1 is the document title
-            out.append(f"<h{level}>{esc(heading.group(2))}</h{level}>")
+            out.append(f"<h{level}>{mark(heading.group(2), first + heading.start(2), spans)}</h{level}>")
         elif stripped.startswith(("- ", "* ", "• ")):
-            items.append(esc(stripped[2:]))
+            items.append(mark(stripped[2:], first + 2, spans))
         else:
             flush()
-            out.append(f"<p>{esc(stripped)}</p>")
+            out.append(f"<p>{mark(stripped, first, spans)}</p>")
     flush()
     return "\n".join(out)
 
 
-def render_document_view(doc: ServedDocument, pages: list[tuple[int, str]]) -> str:
+def render_document_view(doc: ServedDocument, pages: list[tuple[int, str]], quotes: list[str] | None = None) -> str:
+    """The text view of a non-PDF document; ``quotes`` are highlighted, the first one anchored ``#citation``."""
     e = doc.entry
     title = esc(e.title or doc.doc_id)
     meta = [esc(e.publisher)] if e.publisher else []
@@ -215,10 +261,12 @@ def render_document_view(doc: ServedDocument, pages: list[tuple[int, str]]) -> s
     if url:
         links.append(f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">Publication d\'origine '
                      "(site externe)</a>")
+    marker = _Marker()
+    clean = [q[:1500] for q in (quotes or []) if q.strip()][:6]
     if pages:
         body = "\n".join(
             f'<section class="page" id="page={n}" aria-label="Page {n}"><p class="page-num">Page {n}</p>'
-            f"{_markdownish(text)}</section>"
+            f"{_markdownish(text, quote_spans(text, clean), marker)}</section>"
             for n, text in pages
         )
     else:
@@ -228,5 +276,6 @@ def render_document_view(doc: ServedDocument, pages: list[tuple[int, str]]) -> s
 <meta name="referrer" content="no-referrer"><title>{title} — Assistant des alliances territoriales</title>
 <style>{_VIEW_STYLE}</style></head>
 <body><header><h1>{title}</h1><p class="meta">{" · ".join(meta)}</p><p>{" · ".join(links)}</p></header>
-<p class="avertissement">Texte du document tel qu'il a été indexé par l'assistant (mise en forme simplifiée).</p>
+<p class="avertissement">Texte du document tel qu'il a été indexé par l'assistant (mise en forme simplifiée){
+"" if marker.first else " ; le passage cité est surligné en jaune"}.</p>
 <main>{body}</main></body></html>"""

@@ -33,15 +33,24 @@ DOC_ROUTE = "/documents"
 _CONTEXT_CHARS = 420  # text kept on each side of a highlighted quote in a card
 
 _ALLOWED_TAGS = {
-    "a", "article", "blockquote", "br", "caption", "div", "em", "h2", "h3", "h4", "li", "mark", "ol", "p",
+    "a", "article", "blockquote", "br", "caption", "div", "em", "h2", "h3", "h4", "img", "li", "mark", "ol", "p",
     "section", "small", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul",
 }
 _ALLOWED_ATTRIBUTES = {
     "*": {"class", "id", "aria-label", "lang"},
     "a": {"href", "target", "title"},
+    "img": {"src", "alt", "loading", "decoding"},
     "th": {"scope"},
     "td": {"data-label"},
 }
+# The only images a fragment may show: page previews served by the app's own document route.
+_IMAGE_PREFIX = DOC_ROUTE + "/"
+
+
+def _filter_attribute(tag: str, name: str, value: str) -> str | None:
+    if tag == "img" and name == "src" and not (value.startswith(_IMAGE_PREFIX) and "/apercu" in value):
+        return None
+    return value
 
 
 def esc(text: Any) -> str:
@@ -57,6 +66,7 @@ def guard(fragment: str) -> str:
         url_schemes={"http", "https"},
         link_rel="noopener noreferrer",
         strip_comments=True,
+        attribute_filter=_filter_attribute,
     )
 
 
@@ -74,6 +84,15 @@ def safe_url(url: str) -> str | None:
 def document_href(doc_id: str, page: int = 1, base: str = DOC_ROUTE) -> str:
     """Link to a document of the catalog through the app's own route; ``#page=N`` opens PDFs at N."""
     return f"{base}/{quote(doc_id, safe='')}#page={max(int(page), 1)}"
+
+
+def cited_href(doc_id: str, quotes: Sequence[str], base: str = DOC_ROUTE) -> str:
+    """Link to a non-paginated document's text view, scrolled to the first quote, the quotes highlighted."""
+    from urllib.parse import urlencode
+
+    params = urlencode([("q", q.strip()[:1500]) for q in quotes if q.strip()][:6])
+    href = f"{base}/{quote(doc_id, safe='')}"
+    return f"{href}?{params}#citation" if params else href
 
 
 def _inline(text: str) -> str:
@@ -97,7 +116,7 @@ def text_blocks(text: str) -> str:
             out.append(f"<p>{_inline_lines(paragraph)}</p>")
             paragraph.clear()
         if items:
-            out.append("<ul>" + "".join(f"<li>{_inline_lines(i)}</li>" for i in items) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{quoted_list(_inline_lines(i))}</li>" for i in items) + "</ul>")
             items.clear()
 
     for line in (text or "").splitlines():
@@ -114,6 +133,26 @@ def text_blocks(text: str) -> str:
             paragraph.append(stripped)
     flush()
     return "".join(out)
+
+
+_BULLET = re.compile(r"\s*(?<![^\s«])[•▪◦]\s+")
+_QUOTE_END = re.compile(r"\s*»(?:\s*<span class=\"appel\">\[\d{1,2}\]</span>)?\s*$")
+
+
+def quoted_list(item_html: str) -> str:
+    """A quote whose page had a list (« … : • le kit … • le kit … ») shown as a list again.
+
+    The answer's text holds the quote on one line (its bullets inline); the words stay as they are, only
+    the « • » markers become list items."""
+    pieces = _BULLET.split(item_html)
+    if len(pieces) < 3:  # one bullet alone is more likely a separator than a list
+        return item_html
+    head, entries = pieces[0], pieces[1:]
+    tail = ""
+    if (end := _QUOTE_END.search(entries[-1])) is not None:
+        entries[-1], tail = entries[-1][:end.start()], " " + end.group().strip()
+    items = "".join(f"<li>{e}</li>" for e in entries if e.strip())
+    return f'{head}<ul class="liste-citee">{items}</ul>{tail}'
 
 
 def _inline_lines(lines: list[str]) -> str:
@@ -225,7 +264,22 @@ def _card(n: int, p: Passage, quotes: tuple[str, ...]) -> CardSource:
                       quotes, p.ocr, p.edition)
 
 
-def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool = True) -> str:
+def render_preview(card: CardSource, doc_base: str = DOC_ROUTE) -> str:
+    """The cited PDF page, cut around the highlighted quote, linking to the whole page shown large."""
+    from webui.preview import preview_href
+
+    if doc_base != DOC_ROUTE:  # previews are served by the app's own route only
+        return ""
+    image = esc(preview_href(card.doc_id, card.page, card.quotes, view="excerpt"))
+    large = esc(preview_href(card.doc_id, card.page, card.quotes, view="large"))
+    alt = (f"Aperçu de la page {esc(card.printed_page)}, passage cité surligné en jaune "
+           "(afficher la page en grand, nouvel onglet)")
+    return (f'<p class="apercu"><a href="{large}" target="_blank"><img src="{image}" alt="{alt}" loading="lazy" '
+            'decoding="async"></a></p>')
+
+
+def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool = True,
+                previews: bool = False) -> str:
     title = esc(card.title or card.doc_id)
     meta = []
     if card.publisher:
@@ -241,9 +295,12 @@ def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool =
     missing = ""
     if card.quotes and not found:
         missing = "".join(f'<p class="citation">Phrase citée : « {esc(q)} »</p>' for q in card.quotes)
-    open_label = f"Ouvrir à la page {esc(card.printed_page)}" if card.format == "pdf" else "Ouvrir le document"
+    open_label = (f"Ouvrir à la page {esc(card.printed_page)}" if card.format == "pdf"
+                  else "Ouvrir le document au passage cité" if card.quotes else "Ouvrir le document")
+    href = (document_href(card.doc_id, card.page, doc_base) if card.format == "pdf" or not card.quotes
+            else cited_href(card.doc_id, card.quotes, doc_base))
     links = [
-        f'<a href="{esc(document_href(card.doc_id, card.page, doc_base))}" target="_blank">{open_label}'
+        f'<a href="{esc(href)}" target="_blank">{open_label}'
         f'<span class="sr-only"> : « {title} » (nouvel onglet)</span></a>'
     ]
     url = safe_url(card.url)
@@ -257,15 +314,17 @@ def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool =
         f'<li class="carte"><p class="carte-titre">{number}<strong>{title}</strong></p>'
         f'<p class="carte-meta">{" · ".join(meta)}</p>{missing}'
         f'<blockquote class="extrait">{excerpt}</blockquote>'
+        f'{render_preview(card, doc_base) if previews and card.format == "pdf" and card.quotes else ""}'
         f'<p class="carte-liens">{" ".join(links)}</p></li>'
     )
 
 
-def render_cards(cards: Sequence[CardSource], *, closest: bool = False, doc_base: str = DOC_ROUTE) -> str:
+def render_cards(cards: Sequence[CardSource], *, closest: bool = False, doc_base: str = DOC_ROUTE,
+                 previews: bool = False) -> str:
     if not cards:
         return ""
     heading = "Documents les plus proches de votre question" if closest else "Sources citées"
-    items = "".join(render_card(c, doc_base=doc_base, numbered=not closest) for c in cards)
+    items = "".join(render_card(c, doc_base=doc_base, numbered=not closest, previews=previews) for c in cards)
     return (f'<section class="sources" aria-label="{heading}"><h3>{heading}</h3>'
             f'<ol class="cartes">{items}</ol></section>')
 
@@ -281,13 +340,16 @@ def mode_line(mode: str, plain_language: bool, notice: str = "") -> str:
     return line
 
 
-def render_answer(answer: Answer, *, plain_language: bool = False, doc_base: str = DOC_ROUTE) -> str:
-    """The final chat message: mode, the answer, then its source cards (or the closest documents)."""
+def render_answer(answer: Answer, *, plain_language: bool = False, doc_base: str = DOC_ROUTE,
+                  previews: bool = False) -> str:
+    """The final chat message: mode, the answer, then its source cards (or the closest documents).
+
+    ``previews``: cited PDF pages are shown as images, the quote highlighted (see :mod:`webui.preview`)."""
     understood = ""
     if answer.standalone_question.strip() != answer.question.strip():
         understood = f'<p class="comprise">Question comprise : « {esc(answer.standalone_question)} »</p>'
     if answer.citations:
-        cards = render_cards(cards_from_citations(answer.citations), doc_base=doc_base)
+        cards = render_cards(cards_from_citations(answer.citations), doc_base=doc_base, previews=previews)
     else:
         cards = render_cards(cards_from_passages(answer.passages), closest=True, doc_base=doc_base)
     body = (

@@ -3,8 +3,9 @@
     python app.py &                       # the shipped corpus, the real embedder
     python -m webui.screenshots --url http://127.0.0.1:7860/ --out docs/screenshots
 
-Writes ``chat.png`` (a question, its answer and its source cards) and ``sources.png`` (the Sources
-tab: the documents, one page of passages, the passages retrieved and cited for the question).
+Writes ``chat.png`` (a question, its answer and its source cards with the cited PDF page's preview),
+``chat-390.png`` (the same on a 390 px wide phone, the first screen once the answer has arrived) and
+``sources.png`` (the Sources tab: the documents, one page of passages, the passages retrieved and cited).
 Needs Debian's ``chromium`` (``apt-get install chromium``).
 """
 
@@ -36,7 +37,9 @@ def take(url: str, out: Path, question: str = QUESTION, document: str = "co-cons
             page.fill("#question textarea", question)
             page.click("#envoyer")
             page.wait_for_selector("#conversation .sources", timeout=120_000)
-            # Show the question and the start of the answer, not the end the chat scrolled to.
+            page.wait_for_function("() => [...document.querySelectorAll('#conversation p.apercu img')]"
+                                   ".every(img => img.complete)", timeout=60_000)
+            # Show the question and the start of the answer.
             page.wait_for_timeout(1000)
             page.evaluate("""() => { for (const el of document.querySelectorAll('#conversation, #conversation *')) {
                 if (el.scrollHeight > el.clientHeight + 4) { el.scrollTop = 0; } } }""")
@@ -45,6 +48,18 @@ def take(url: str, out: Path, question: str = QUESTION, document: str = "co-cons
             chat = out / "chat.png"
             page.screenshot(path=str(chat), full_page=True)
             written.append(chat)
+
+            phone = browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 844},
+                                        device_scale_factor=1, is_mobile=True, has_touch=True).new_page()
+            phone.goto(url)
+            phone.wait_for_selector("#question textarea", timeout=60_000)
+            phone.fill("#question textarea", question)
+            phone.click("#envoyer")
+            phone.wait_for_selector("#conversation .sources", timeout=120_000)
+            phone.wait_for_timeout(1500)
+            small = out / "chat-390.png"
+            phone.screenshot(path=str(small))
+            written.append(small)
 
             page.get_by_role("tab", name="Sources").click()
             page.wait_for_selector("table.catalogue", timeout=60_000)

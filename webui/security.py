@@ -51,6 +51,7 @@ BLOCKED_MARKERS = ("file=", "proxy=")
 PUBLIC_PATHS = frozenset({
     "/", "/login", "/login/", "/logout", "/favicon.ico", "/theme.css", "/gradio_api/theme.css", "/robots.txt",
     "/manifest.json", "/gradio_api/login_check", "/gradio_api/login_check/",
+    "/accessibilite",  # the accessibility statement must be readable before logging in
 })
 PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
 LOGIN_PATHS = frozenset({"/login", "/login/"})
