@@ -22,7 +22,7 @@ if __name__ == "__main__":
 
 import argparse
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -308,7 +308,8 @@ def _header(logout: bool = False) -> str:
     )
 
 
-def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Blocks:
+def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None, *,
+                 manager_of: Callable[[Mapping[str, str]], str | None] | None = None) -> gr.Blocks:
     """``limiter``: questions per client, shared by the chat and ``/ask`` (default: from the settings)."""
     s = ctx.settings
     limiter = limiter or RateLimiter(s.ask_rate_per_minute)
@@ -421,7 +422,8 @@ def build_blocks(ctx: AppContext, limiter: RateLimiter | None = None) -> gr.Bloc
         blocks.load(partial(refresh_sources, ctx), filters, refresh_outputs, **private)
 
         def show_manage_link(request: gr.Request) -> str:
-            return manager_link(s, getattr(request, "username", None))
+            cookies = getattr(request, "cookies", None) or {}
+            return manager_link(manager_of(cookies) if manager_of is not None else None)
 
         blocks.load(show_manage_link, None, manage_link, **private)
         refresh.click(partial(refresh_sources, ctx), filters, refresh_outputs, **private)
@@ -458,17 +460,17 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
               feedback: FeedbackStore | None = None) -> FastAPI:
     """The whole web app (FastAPI, Gradio mounted at ``/``), ready for uvicorn."""
     ctx = AppContext.create(settings, assistant, feedback)
-    blocks = build_blocks(ctx)
-    blocks.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency_limit, api_open=False)
-
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     mounted: dict[str, Any] = {}
 
-    def logged_in(cookies: Mapping[str, str]) -> bool:
+    def password_user(cookies: Mapping[str, str]) -> str | None:
         gradio_app = mounted["app"]
         token = (cookies.get(f"access-token-{gradio_app.cookie_id}")
                  or cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
-        return bool(token) and token in gradio_app.tokens
+        user = gradio_app.tokens.get(token) if token else None
+        return str(user) if user else None
+
+    def logged_in(cookies: Mapping[str, str]) -> bool:
+        return password_user(cookies) is not None
 
     provider = None
     if settings.proconnect_enabled:
@@ -476,6 +478,21 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
         from webui.proconnect import ProConnect, ProConnectGate, proconnect_router
 
         provider = ProConnect(settings)
+
+    def manager_of(cookies: Mapping[str, str]) -> str | None:
+        """Who manages the documents behind these cookies: a ProConnect manager or a listed password login."""
+        if not settings.management_enabled:
+            return None
+        if provider is not None:
+            agent = provider.session_user(cookies)
+            return agent.email if agent is not None and agent.manager else None
+        user = password_user(cookies)
+        return user if settings.is_manager(user) else None
+
+    blocks = build_blocks(ctx, manager_of=manager_of)
+    blocks.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency_limit, api_open=False)
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     def authorize(request: Request) -> bool:
         if provider is not None:
@@ -485,19 +502,11 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
     if provider is not None:
         app.include_router(proconnect_router(provider))
 
-    def current_user(request: Request) -> str | None:
-        gradio_app = mounted["app"]
-        cookies = request.cookies
-        token = (cookies.get(f"access-token-{gradio_app.cookie_id}")
-                 or cookies.get(f"access-token-unsecure-{gradio_app.cookie_id}"))
-        user = gradio_app.tokens.get(token) if token else None
-        return str(user) if user else None
-
     # The previews' routes first: the document router answers 404 to any other /documents/… path.
     app.include_router(preview_router(ctx.library, authorize, PreviewService(settings)))
     app.include_router(document_router(ctx.library, authorize))
     app.include_router(accessibility_router())
-    app.include_router(manage_router(settings, ctx.jobs, ctx.audit, current_user))
+    app.include_router(manage_router(settings, ctx.jobs, ctx.audit, lambda request: manager_of(request.cookies)))
     app = gr.mount_gradio_app(
         app, blocks, path="/",
         auth=list(settings.auth) or None,

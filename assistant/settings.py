@@ -183,11 +183,15 @@ class Settings:
 
     @property
     def management_enabled(self) -> bool:
-        """Whether the « Gérer les documents » area exists: it needs a login and at least one manager."""
+        """Whether the « Gérer les documents » area exists: it needs a login and at least one manager
+        (ASSISTANT_AUTH with ASSISTANT_MANAGERS, or ProConnect with its managers' allow-lists)."""
+        if self.proconnect_enabled:
+            return bool(self.manager_emails or self.manager_domains)
         return bool(self.auth) and bool(self.managers)
 
     def is_manager(self, user: str | None) -> bool:
-        return bool(user) and self.management_enabled and user in self.managers
+        """A password login listed in ASSISTANT_MANAGERS (ProConnect sessions carry their own flag)."""
+        return bool(user) and self.management_enabled and not self.proconnect_enabled and user in self.managers
 
     @property
     def llm_configured(self) -> bool:

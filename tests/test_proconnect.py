@@ -208,6 +208,20 @@ def test_login_with_state_nonce_and_signed_userinfo_then_logout(live: tuple[str,
     assert browser.get(url + "/", follow_redirects=False).status_code == 302
 
 
+def test_a_proconnect_manager_manages_the_documents_and_an_agent_does_not(live: tuple[str, MockProvider]) -> None:
+    url, provider = live
+    chief, page = login(url)  # agent@mairie-exemple.fr is on ASSISTANT_MANAGER_EMAILS
+    assert page.status_code == 200
+    area = chief.get(url + "/gerer")
+    assert area.status_code == 200 and 'id="form-ajout"' in area.text
+    provider.email = "elu@mairie-exemple.fr"  # allowed in by its domain, but not a manager
+    agent, page = login(url)
+    assert page.status_code == 200
+    refused = agent.get(url + "/gerer")
+    assert refused.status_code == 403 and 'id="form-ajout"' not in refused.text
+    assert agent.get(url + "/gerer/etat").status_code == 403 and agent.get(url + "/gerer/journal").status_code == 403
+
+
 def test_refusals_are_french_pages(live: tuple[str, MockProvider]) -> None:
     url, provider = live
     provider.email = "intrus@ailleurs.fr"

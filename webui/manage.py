@@ -46,9 +46,9 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status, headers=_HEADERS)
 
 
-def manager_link(settings: Settings, user: str | None) -> str:
+def manager_link(manager: str | None) -> str:
     """The header link to the area: for a manager only (nobody else gets any trace of it)."""
-    if not settings.is_manager(user):
+    if not manager:
         return ""
     return '<p class="lien-gestion"><a href="/gerer">Gérer les documents</a></p>'
 
@@ -71,14 +71,16 @@ def document_list(settings: Settings) -> list[dict[str, Any]]:
 
 
 def manage_router(settings: Settings, jobs: JobQueue, audit: AuditLog,
-                  current_user: Callable[[Request], str | None]) -> APIRouter:
+                  current_manager: Callable[[Request], str | None]) -> APIRouter:
+    """The « Gérer les documents » routes; ``current_manager`` names the request's manager, or None for anyone else
+    (a password login listed in ASSISTANT_MANAGERS, or a ProConnect session on the managers' allow-lists)."""
     router = APIRouter(prefix="/gerer")
 
     def manager(request: Request, *, change: bool = False) -> str | JSONResponse:
         if not settings.management_enabled:
             return _error(403, DISABLED)
-        user = current_user(request)
-        if user is None or not settings.is_manager(user):
+        user = current_manager(request)
+        if user is None:
             return _error(403, FORBIDDEN)
         if change and request.headers.get(CSRF_HEADER, "").lower() != CSRF_VALUE:
             return _error(403, NO_CSRF)
