@@ -72,7 +72,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     feedback = sub.add_parser("feedback", help="exporter les retours des utilisateurs",
                               description="Exporte les avis des utilisateurs et les réponses qu'ils notent.")
-    feedback.add_argument("action", choices=["export"])
+    feedback.add_argument("action", choices=["export", "purge"],
+                          help="export : les avis ; purge : exporter puis supprimer ce qui dépasse la rétention")
+    feedback.add_argument("--days", type=int, help="purge : rétention en jours (défaut : ASSISTANT_RETENTION_DAYS)")
     feedback.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
     feedback.add_argument("--out", type=Path, help="fichier de sortie (défaut : sortie standard)")
     add_db_option(feedback)
@@ -221,8 +223,20 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _feedback(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.feedback import FeedbackStore
+    from assistant.feedback import FeedbackStore, apply_retention
 
+    if args.action == "purge":
+        days = settings.retention_days if args.days is None else args.days
+        if days <= 0:
+            print("Erreur : indiquez la rétention en jours (--days N ou ASSISTANT_RETENTION_DAYS).", file=sys.stderr)
+            return 2
+        purge = apply_retention(FeedbackStore(settings.feedback_path), days, settings.retention_archive_dir)
+        if purge.archive is None:
+            print(f"Rien à purger : aucune réponse de plus de {days} jours.", file=sys.stderr)
+        else:
+            print(f"{purge.answers} réponse(s) et {purge.feedback} avis de plus de {days} jours exportés dans "
+                  f"{purge.archive}, puis supprimés du journal.", file=sys.stderr)
+        return 0
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
         count = FeedbackStore(settings.feedback_path).export(out, fmt=args.format)

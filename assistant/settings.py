@@ -35,6 +35,10 @@ class Settings:
     collection: str = "passages"
     # The feedback log (default: feedback.sqlite in data_dir); set it elsewhere when data_dir is read-only.
     feedback_file: Path | None = None
+    # Answers (and their feedback) older than this many days are exported to a JSONL file in
+    # retention_export_dir (default: « archives » beside the feedback file), then deleted; 0 keeps everything.
+    retention_days: int = 0
+    retention_export_dir: Path | None = None
 
     # Vector store: one local folder per generation, or a Chroma server.
     chroma_mode: ChromaMode = "persistent"
@@ -126,6 +130,10 @@ class Settings:
         return self.feedback_file or self.data_dir / "feedback.sqlite"
 
     @property
+    def retention_archive_dir(self) -> Path:
+        return self.retention_export_dir or self.feedback_path.parent / "archives"
+
+    @property
     def llm_configured(self) -> bool:
         return self.llm_backend != "none"
 
@@ -190,6 +198,7 @@ class Settings:
             (self.max_passages_per_file >= 1, "ASSISTANT_MAX_PASSAGES_PER_FILE doit valoir au moins 1."),
             (self.pdf_timeout_s > 0, "ASSISTANT_PDF_TIMEOUT_S doit être strictement positif."),
             (self.pdf_memory_mb >= 64, "ASSISTANT_PDF_MEMORY_MB doit valoir au moins 64."),
+            (self.retention_days >= 0, "ASSISTANT_RETENTION_DAYS doit être positif (0 : tout garder)."),
         ]
         for ok, message in checks:
             if not ok:
@@ -201,14 +210,14 @@ _INT = {
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
-    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file",
+    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "retention_days",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
     "max_unknown_share", "coverage_floor", "short_answer_floor",
     "llm_timeout_s", "llm_temperature", "login_lockout_s",
 }
-_PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file"}
+_PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file", "retention_export_dir"}
 _BOOL = {"plain_language"}
 
 
