@@ -272,11 +272,13 @@ def plan_ingest(
                 plan.report.unchanged.append(rel)
                 plan.documents[rel] = replace(old, status="unchanged")
                 continue
+            started = time.monotonic()  # one time budget per file: reading (in the child) and splitting
             loaded = load_file(path, corpus_dir, limits)
             meta = _doc_metadata(rel, doc_ids[rel], entry, loaded.title, loaded.author, loaded.format, file_hash)
             passages = split_pages(
                 loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words,
-                max_passages=settings.max_passages_per_file,
+                max_passages=settings.max_passages_per_file, deadline=started + settings.pdf_timeout_s,
+                budget_s=settings.pdf_timeout_s,
             )
             if not passages:
                 raise LoadError("aucun passage exploitable après découpage")
