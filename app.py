@@ -403,6 +403,9 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
     ctx = AppContext.create(settings, assistant, feedback)
     blocks = build_blocks(ctx)
     blocks.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency_limit, api_open=False)
+    # Gradio keeps a copy of the page's configuration per session, 10,000 sessions by default: about 120 KB
+    # each, so memory grew with every new client for 10,000 clients (measured: python -m evals.bench sessions).
+    blocks.state_session_capacity = settings.max_sessions
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     mounted: dict[str, Any] = {}

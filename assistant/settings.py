@@ -115,6 +115,9 @@ class Settings:
     auth: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     concurrency_limit: int = 2
     max_queue: int = 32
+    # Browser or API sessions whose state the app keeps in memory (about 120 KB each: Gradio copies the page's
+    # configuration per session); beyond, the least recently used is forgotten (its chat loses its history).
+    max_sessions: int = 1000
     # Per client (IP address): questions per minute (chat and /ask together; 0 = no limit), and the login
     # lockout after this many failed attempts in a row, for this many seconds.
     ask_rate_per_minute: int = 20
@@ -198,6 +201,7 @@ class Settings:
             (self.max_passages_per_file >= 1, "ASSISTANT_MAX_PASSAGES_PER_FILE doit valoir au moins 1."),
             (self.pdf_timeout_s > 0, "ASSISTANT_PDF_TIMEOUT_S doit être strictement positif."),
             (self.pdf_memory_mb >= 64, "ASSISTANT_PDF_MEMORY_MB doit valoir au moins 64."),
+            (self.max_sessions >= 10, "ASSISTANT_MAX_SESSIONS doit valoir au moins 10."),
             (self.retention_days >= 0, "ASSISTANT_RETENTION_DAYS doit être positif (0 : tout garder)."),
         ]
         for ok, message in checks:
@@ -210,7 +214,7 @@ _INT = {
     "pdf_memory_mb", "k", "rrf_k", "dense_depth", "bm25_depth", "max_quotes",
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
-    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "retention_days",
+    "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "retention_days", "max_sessions",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",

@@ -239,3 +239,42 @@ def main(args: Any, settings: Settings) -> dict[str, Any]:
                 proc.kill()
         if made_db is not None:
             shutil.rmtree(made_db, ignore_errors=True)
+
+
+def app_rss_mb(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        return next(int(line.split()[1]) // 1024 for line in fh if line.startswith("VmRSS"))
+
+
+def phase_sessions(url: str, pid: int, count: int, points: int = 5) -> list[tuple[int, int]]:
+    """The app's RSS (MB) as ``count`` new sessions (a new browser tab or API client each) ask one question."""
+    client = _client(url)
+    curve = [(0, app_rss_mb(pid))]
+    for n in range(1, count + 1):
+        client.session_hash = f"bench-session-{n:06d}"  # what a new client would get: a session of its own
+        client.predict(question=QUESTIONS[n % len(QUESTIONS)], api_name="/ask")
+        if n % max(1, count // points) == 0:
+            curve.append((n, app_rss_mb(pid)))
+    return curve
+
+
+def main_sessions(args: Any, settings: Settings) -> dict[str, Any]:
+    """``python -m evals.bench sessions``: app memory over ``--new-sessions`` sessions, at two session capacities."""
+    import os
+
+    report: dict[str, Any] = {"new_sessions": args.new_sessions, "rss_mb": {}}
+    for capacity in (str(settings.max_sessions), str(args.compare_sessions)):
+        env = os.environ | {"ASSISTANT_ASK_RATE_PER_MINUTE": "0", "ASSISTANT_MAX_SESSIONS": capacity,
+                            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        proc, url, db = start_app(settings, None, env)
+        try:
+            _wait_ready(url, proc, args.startup_timeout)
+            report["rss_mb"][f"ASSISTANT_MAX_SESSIONS={capacity}"] = phase_sessions(url, proc.pid, args.new_sessions)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            shutil.rmtree(db, ignore_errors=True)
+    return report
