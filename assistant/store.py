@@ -220,14 +220,15 @@ def publish(data_dir: Path, generation: Generation) -> None:
     _fsync_dir(data_dir)
 
 
-def prune_generations(settings: Settings, keep: set[str]) -> list[str]:
-    """Delete unfinished and superseded generations (readers may still use the previous one)."""
+def prune_generations(settings: Settings, keep: set[str], *, unfinished_only: bool = False) -> list[str]:
+    """Delete unfinished and superseded generations (readers may still use the previous one); with
+    ``unfinished_only``, only the folders never marked complete (left by a job killed mid-way)."""
     removed: list[str] = []
     root = generations_dir(settings.data_dir)
     if not root.exists():
         return removed
     for path in sorted(root.iterdir()):
-        if path.name in keep or not path.is_dir():
+        if path.name in keep or not path.is_dir() or (unfinished_only and (path / COMPLETE_MARKER).exists()):
             continue
         if settings.chroma_mode == "http":
             # Already gone, or server down: the folder still goes.

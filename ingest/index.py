@@ -384,6 +384,10 @@ def publish_generation(
     report = plan.report
     if built is None:
         report.generation = plan.previous.name if plan.previous else ""
+        # Nothing to build, but a job killed mid-way may have left an unfinished folder: it goes now, as the
+        # README promises « the next run starts clean » (the lock says no other job is writing one).
+        store.prune_generations(settings, keep={report.generation} if report.generation else set(),
+                                unfinished_only=True)
     else:
         generation = built.generation
         try:

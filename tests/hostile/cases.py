@@ -50,6 +50,7 @@ CASES: dict[str, tuple[str, ...]] = {
     "kill -9 pendant l'indexation et pendant l'écriture des retours": (
         "tests/test_ingest.py::test_kill_9_mid_run_keeps_previous_index_served_and_next_run_completes",
         "tests/hostile/test_kill_mid_feedback.py",
+        "tests/hostile/test_unfinished_generation.py",
     ),
     "réindexation sous charge : l'ancienne génération ou la nouvelle, jamais un mélange": (
         "tests/test_retrieve.py::test_search_during_reingestion_sees_old_or_new_never_a_mix",
