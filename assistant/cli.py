@@ -5,7 +5,8 @@ project's one command line, ``alliances`` (``cli.py``). ``--db``, ``--corpus`` a
 here only; ``ingest``, ``evals`` and ``serve`` add them with the same functions.
 
 Errors are turned into one French line on stderr here (exit 2 for configuration
-or usage, 1 for a question that cannot be answered); never a stack trace.
+or usage, 1 for a question that cannot be answered, 3 and 4 for the faults of the
+machine, as for ``python -m ingest``); never a stack trace.
 Building a parser imports nothing heavy: each command imports what it needs when it runs.
 """
 
@@ -247,6 +248,14 @@ def _feedback(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _fault_code(exc: Exception) -> int:
+    """The exit status of ``python -m ingest`` and ``python app.py`` for a fault of the machine: 3 data folder not
+    writable or disk full, 4 Chroma server unreachable; 2 for everything else (usage, settings, no index)."""
+    from assistant.store import StorageError, VectorServerError
+
+    return 3 if isinstance(exc, StorageError) else 4 if isinstance(exc, VectorServerError) else 2
+
+
 def _with_settings(command: Callable[[Settings, argparse.Namespace], int]) -> Handler:
     def handler(args: argparse.Namespace) -> int:
         try:
@@ -258,7 +267,7 @@ def _with_settings(command: Callable[[Settings, argparse.Namespace], int]) -> Ha
         # file or an unwritable --out is the user's to fix, and their messages name the file.
         except (AssistantError, ValueError, OSError) as exc:
             print(f"Erreur : {exc}", file=sys.stderr)
-            return 2
+            return _fault_code(exc)
 
     return handler
 

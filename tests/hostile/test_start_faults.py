@@ -1,5 +1,6 @@
-"""``python app.py`` ends a start-up fault like the ingestion job does: one French sentence, and the exit status
-of the fault (3 data folder not writable or disk full, 4 Chroma server unreachable, 2 anything else expected)."""
+"""``python app.py`` and ``python -m assistant`` end a fault like the ingestion job does: one French sentence,
+and the exit status of the fault (3 data folder not writable or disk full, 4 Chroma server unreachable, 2 anything
+else expected)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 import app
+from assistant.cli import main as assistant_main
 from ingest.cli import EXIT_STORAGE, EXIT_USAGE, EXIT_VECTOR_SERVER
+from ingest.cli import main as ingest_main
 from tests.test_faults import _run_unprivileged
 
 pytestmark = pytest.mark.hostile
@@ -26,6 +29,7 @@ def fake_env(monkeypatch: pytest.MonkeyPatch, tiny_corpus: Path) -> None:
     for key, value in {"ASSISTANT_EMBEDDER": "hash:256", "ASSISTANT_CORPUS_DIR": str(tiny_corpus),
                        "ASSISTANT_CHUNK_WORDS": "60", "ASSISTANT_CHUNK_OVERLAP_WORDS": "10"}.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.delenv("ASSISTANT_CHROMA_MODE", raising=False)
 
 
 def test_unreachable_chroma_server_exits_4(fake_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -35,6 +39,17 @@ def test_unreachable_chroma_server_exits_4(fake_env: None, tmp_path: Path, monke
     assert app.main(["--db", str(tmp_path / "data"), "--port", str(_closed_port())]) == EXIT_VECTOR_SERVER
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("Erreur : Le serveur Chroma") and "injoignable" in err
+
+
+def test_ask_with_an_unreachable_chroma_server_exits_4(fake_env: None, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ASSISTANT_CHROMA_PORT", str(_closed_port()))
+    data = tmp_path / "data"
+    assert ingest_main(["--db", str(data), "--quiet"]) == 0  # an index to point at, then its server is gone
+    monkeypatch.setenv("ASSISTANT_CHROMA_MODE", "http")
+    assert assistant_main(["ask", "--db", str(data), "Qu'est-ce qu'un catalyseur ?"]) == EXIT_VECTOR_SERVER
+    assert "Le serveur Chroma" in capsys.readouterr().err
 
 
 def test_a_bad_setting_still_exits_2(fake_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
