@@ -22,6 +22,7 @@ if __name__ == "__main__":
 
 import argparse
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
@@ -30,10 +31,10 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI, Request
 
-from assistant import shared_state
+from assistant import shared_state, store
 from assistant.answer import Assistant
 from assistant.errors import AssistantError
-from assistant.feedback import NEGATIVE_TAGS, POSITIVE_TAGS, FeedbackStore
+from assistant.feedback import NEGATIVE_TAGS, POSITIVE_TAGS, FeedbackStore, apply_retention
 from assistant.schema import Answer
 from assistant.settings import Settings
 from webui import render
@@ -491,6 +492,9 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
 
     blocks = build_blocks(ctx, manager_of=manager_of)
     blocks.queue(max_size=settings.max_queue, default_concurrency_limit=settings.concurrency_limit, api_open=False)
+    # Gradio keeps a copy of the page's configuration per session, 10,000 sessions by default: about 120 KB
+    # each, so memory grew with every new client for 10,000 clients (measured: python -m evals.bench sessions).
+    blocks.state_session_capacity = settings.max_sessions
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -527,6 +531,34 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
                        login_guard=LoginGuard(settings.login_max_failures, settings.login_lockout_s))
     app.add_middleware(FrenchLocaleMiddleware)  # Gradio's own strings in French, whatever the browser's language
     return app
+
+
+RETENTION_EVERY_S = 24 * 3600
+
+
+def start_retention(settings: Settings, feedback: FeedbackStore) -> threading.Thread | None:
+    """With ``ASSISTANT_RETENTION_DAYS``, purge the answer log now and then once a day (export first)."""
+    if settings.retention_days <= 0:
+        return None
+    if settings.server_deployment:
+        # The purge is written for the SQLite log; PostgreSQL's is not purged yet (it says so rather than fail).
+        log.warning("ASSISTANT_RETENTION_DAYS n'est pas encore appliqué en déploiement serveur (PostgreSQL) : "
+                    "le journal des réponses est conservé.")
+        return None
+
+    def loop() -> None:
+        while True:
+            try:
+                apply_retention(feedback, settings.retention_days, settings.retention_archive_dir)
+            except AssistantError as exc:  # e.g. the export could not be written: nothing was deleted
+                log.warning("%s", exc)
+            except Exception:
+                log.exception("Purge du journal des réponses impossible")
+            time.sleep(RETENTION_EVERY_S)
+
+    thread = threading.Thread(target=loop, name="retention", daemon=True)
+    thread.start()
+    return thread
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -575,6 +607,21 @@ def _configure_logging() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _start_failed(exc: Exception, settings: Settings | None) -> int:
+    """Print the one French sentence of a start-up failure; its exit status is the ingestion job's.
+
+    2 usage or configuration (a setting, a busy port, no index could be built), 3 data folder not writable or
+    disk full, 4 Chroma server unreachable: a supervisor can restart on 3 and 4 once the machine is fixed.
+    """
+    from ingest.cli import EXIT_USAGE, exit_code
+
+    fault: Exception = exc
+    if not isinstance(exc, AssistantError) and settings is not None:
+        fault = store.storage_fault(exc, settings) or exc
+    print(f"Erreur : {fault}", file=sys.stderr)
+    return exit_code(fault) if isinstance(fault, AssistantError) else EXIT_USAGE
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -603,8 +650,9 @@ def serve(args: argparse.Namespace, *, started: float | None = None) -> int:
     from assistant.settings import SettingsError
 
     _configure_logging()
+    loaded: Settings | None = None  # to tell a storage fault from a bug once the settings are known
     try:
-        settings = Settings.from_env().with_overrides(
+        settings = loaded = Settings.from_env().with_overrides(
             host=args.host, port=args.port, data_dir=args.db.resolve() if args.db else None)
         settings.validate()
         _check_port_free(settings.host, settings.port)  # before minutes of indexing, not after
@@ -634,16 +682,17 @@ def serve(args: argparse.Namespace, *, started: float | None = None) -> int:
                  f"{report.passages} passages.")
         assistant = Assistant(settings, embedder=embedder)
         assistant.retriever.load()  # load the index now, not on the first question
-        app = build_app(settings, assistant)
+        feedback = FeedbackStore(settings.feedback_path)
+        app = build_app(settings, assistant, feedback=feedback)
     except (AssistantError, OSError) as exc:  # the one boundary at start-up: one French line
-        print(f"Erreur : {exc}", file=sys.stderr)
-        return 2
+        return _start_failed(exc, loaded)
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.auth:
         print("Attention : l'application écoute sur le réseau sans authentification (réglage ASSISTANT_AUTH).",
               file=sys.stderr)
     if started is not None:
         _say(f"Prêt en {_duration(time.monotonic() - started)}.")
     print(f"{TITLE} : http://{settings.host}:{settings.port}/  (Ctrl+C pour arrêter)", file=sys.stderr)
+    start_retention(settings, feedback)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5)
     return 0
 

@@ -5,7 +5,8 @@ project's one command line, ``alliances`` (``cli.py``). ``--db``, ``--corpus`` a
 here only; ``ingest``, ``evals`` and ``serve`` add them with the same functions.
 
 Errors are turned into one French line on stderr here (exit 2 for configuration
-or usage, 1 for a question that cannot be answered); never a stack trace.
+or usage, 1 for a question that cannot be answered, 3 and 4 for the faults of the
+machine, as for ``python -m ingest``); never a stack trace.
 Building a parser imports nothing heavy: each command imports what it needs when it runs.
 """
 
@@ -72,7 +73,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     feedback = sub.add_parser("feedback", help="exporter les retours des utilisateurs",
                               description="Exporte les avis des utilisateurs et les réponses qu'ils notent.")
-    feedback.add_argument("action", choices=["export"])
+    feedback.add_argument("action", choices=["export", "purge"],
+                          help="export : les avis ; purge : exporter puis supprimer ce qui dépasse la rétention")
+    feedback.add_argument("--days", type=int, help="purge : rétention en jours (défaut : ASSISTANT_RETENTION_DAYS)")
     feedback.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
     feedback.add_argument("--out", type=Path, help="fichier de sortie (défaut : sortie standard)")
     add_db_option(feedback)
@@ -231,7 +234,24 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
 def _feedback(settings: Settings, args: argparse.Namespace) -> int:
     from assistant import shared_state
+    from assistant.feedback import FeedbackStore, apply_retention
 
+    if args.action == "purge":
+        if settings.server_deployment:
+            print("Erreur : la purge du journal n'est pas encore disponible en déploiement serveur (PostgreSQL).",
+                  file=sys.stderr)
+            return 2
+        days = settings.retention_days if args.days is None else args.days
+        if days <= 0:
+            print("Erreur : indiquez la rétention en jours (--days N ou ASSISTANT_RETENTION_DAYS).", file=sys.stderr)
+            return 2
+        purge = apply_retention(FeedbackStore(settings.feedback_path), days, settings.retention_archive_dir)
+        if purge.archive is None:
+            print(f"Rien à purger : aucune réponse de plus de {days} jours.", file=sys.stderr)
+        else:
+            print(f"{purge.answers} réponse(s) et {purge.feedback} avis de plus de {days} jours exportés dans "
+                  f"{purge.archive}, puis supprimés du journal.", file=sys.stderr)
+        return 0
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
         count = shared_state.feedback_store(settings).export(out, fmt=args.format)
@@ -255,6 +275,14 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _fault_code(exc: Exception) -> int:
+    """The exit status of ``python -m ingest`` and ``python app.py`` for a fault of the machine: 3 data folder not
+    writable or disk full, 4 Chroma server unreachable; 2 for everything else (usage, settings, no index)."""
+    from assistant.store import StorageError, VectorServerError
+
+    return 3 if isinstance(exc, StorageError) else 4 if isinstance(exc, VectorServerError) else 2
+
+
 def _with_settings(command: Callable[[Settings, argparse.Namespace], int]) -> Handler:
     def handler(args: argparse.Namespace) -> int:
         try:
@@ -266,7 +294,7 @@ def _with_settings(command: Callable[[Settings, argparse.Namespace], int]) -> Ha
         # file or an unwritable --out is the user's to fix, and their messages name the file.
         except (AssistantError, ValueError, OSError) as exc:
             print(f"Erreur : {exc}", file=sys.stderr)
-            return 2
+            return _fault_code(exc)
 
     return handler
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from contextlib import closing, contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -95,6 +96,15 @@ class AnswerRecord:
     @property
     def cited_passage_ids(self) -> set[str]:
         return {str(c.get("passage_id", "")) for c in self.citations}
+
+
+@dataclass(frozen=True)
+class Purge:
+    """What a retention purge removed, and the file it was exported to first (None: nothing to remove)."""
+
+    answers: int
+    feedback: int
+    archive: Path | None
 
 
 @dataclass(frozen=True)
@@ -237,6 +247,50 @@ class FeedbackStore:
             for r in rows
         ]
 
+    # -- retention -----------------------------------------------------------------------
+
+    def purge_before(self, cutoff: datetime, archive_dir: Path) -> Purge:
+        """Delete the answers logged before ``cutoff`` and all their feedback, after writing them to a JSONL file.
+
+        The file (one answer a line, with its ``feedback`` list) is written and flushed to disk in
+        ``archive_dir`` before the rows are deleted, inside one write transaction: if the file cannot be
+        written (full disk, no rights), nothing is deleted and the error says so in French. Feedback given
+        after the cutoff on an older answer goes with that answer, so that no feedback points nowhere.
+        """
+        if not self._exists():
+            return Purge(0, 0, None)
+        stamp = cutoff.astimezone(UTC).isoformat(timespec="seconds")
+        with self._connect(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")  # no answer is logged between the export and the delete
+            answers = conn.execute("SELECT * FROM answers WHERE created_at < ? ORDER BY created_at, rowid",
+                                   (stamp,)).fetchall()
+            if not answers:
+                return Purge(0, 0, None)
+            feedback: dict[str, list[dict[str, Any]]] = {}
+            for r in conn.execute("SELECT f.* FROM feedback f JOIN answers a ON a.id = f.answer_id "
+                                  "WHERE a.created_at < ? ORDER BY f.id", (stamp,)):
+                feedback.setdefault(r["answer_id"], []).append(
+                    {"id": r["id"], "created_at": r["created_at"], "rating": r["rating"],
+                     "tags": json.loads(r["tags"]), "comment": r["comment"]})
+            archive = archive_dir / f"journal-avant-{stamp[:10]}-{uuid.uuid4().hex[:6]}.jsonl"
+            try:
+                archive_dir.mkdir(parents=True, exist_ok=True)
+                with archive.open("x", encoding="utf-8") as fh:
+                    for row in answers:
+                        record = asdict(_answer_record(row)) | {"feedback": feedback.get(row["id"], [])}
+                        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                with suppress(OSError):  # a half-written export goes; there may be no folder at all
+                    archive.unlink()
+                raise FeedbackError(f"Le journal n'a pas été purgé : l'export préalable dans {archive_dir} a "
+                                    f"échoué ({exc.strerror or exc}) ; rien n'a été supprimé.") from exc
+            given = conn.execute("DELETE FROM feedback WHERE answer_id IN (SELECT id FROM answers "
+                                 "WHERE created_at < ?)", (stamp,)).rowcount
+            conn.execute("DELETE FROM answers WHERE created_at < ?", (stamp,))
+        return Purge(len(answers), given, archive)
+
     # -- export --------------------------------------------------------------------------
 
     def export(self, out: IO[str], fmt: str = "csv") -> int:
@@ -278,6 +332,17 @@ class FeedbackStore:
                 row[key] = json.loads(row[key])
             out.append(row)
         return out
+
+
+def apply_retention(store: FeedbackStore, days: int, archive_dir: Path, *, now: datetime | None = None) -> Purge:
+    """Export then delete what is older than ``days`` days (``ASSISTANT_RETENTION_DAYS``; 0: keep everything)."""
+    if days <= 0:
+        return Purge(0, 0, None)
+    purge = store.purge_before((now or datetime.now(UTC)) - timedelta(days=days), archive_dir)
+    if purge.archive is not None:
+        log.info("Rétention de %d jours : %d réponses et %d avis exportés dans %s puis supprimés du journal.",
+                 days, purge.answers, purge.feedback, purge.archive)
+    return purge
 
 
 def _answer_record(row: sqlite3.Row) -> AnswerRecord:

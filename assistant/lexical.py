@@ -199,7 +199,7 @@ class LexicalIndex:
                 f"Index lexical introuvable dans « {directory} » : relancez l'ingestion du corpus."
             ) from None
         except (OSError, ValueError) as exc:
-            raise LexicalIndexError(f"Index lexical illisible dans « {directory} » : {exc}") from exc
+            raise LexicalIndexError(_unreadable(directory)) from exc
         if meta.get("analyzer_version") != ANALYZER_VERSION:
             raise LexicalIndexError(
                 "L'index lexical a été construit avec une autre version de l'analyseur : relancez l'ingestion."
@@ -210,7 +210,7 @@ class LexicalIndex:
         try:
             bm25 = bm25s.BM25.load(str(directory), show_progress=False, verbosity=0)
         except (OSError, ValueError) as exc:
-            raise LexicalIndexError(f"Index lexical illisible dans « {directory} » : {exc}") from exc
+            raise LexicalIndexError(_unreadable(directory)) from exc
         if int(bm25.scores["num_docs"]) != len(ids):
             raise LexicalIndexError(f"Index lexical incohérent dans « {directory} » : relancez l'ingestion.")
         return cls(ids, bm25)
@@ -280,3 +280,9 @@ class LexicalIndex:
         # Ties broken by position in the index, so results never depend on the sort's mood.
         order = sorted(candidates.tolist(), key=lambda i: (-float(scores[i]), i))
         return [(self.ids[i], float(scores[i])) for i in order]
+
+
+def _unreadable(directory: Path) -> str:
+    # The library's own text (« Expecting value: line 1… ») is English and tells an operator nothing to do.
+    return (f"Index lexical illisible dans « {directory} » : la génération en service est endommagée, relancez "
+            "l'indexation complète (python -m ingest --rebuild).")

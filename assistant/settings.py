@@ -36,6 +36,10 @@ class Settings:
     collection: str = "passages"
     # The feedback log (default: feedback.sqlite in data_dir); set it elsewhere when data_dir is read-only.
     feedback_file: Path | None = None
+    # Answers (and their feedback) older than this many days are exported to a JSONL file in
+    # retention_export_dir (default: « archives » beside the feedback file), then deleted; 0 keeps everything.
+    retention_days: int = 0
+    retention_export_dir: Path | None = None
 
     # Vector store: one local folder per generation, or a Chroma server.
     chroma_mode: ChromaMode = "persistent"
@@ -156,6 +160,9 @@ class Settings:
     # Signs the login cookie: the same value on every replica, at least 32 characters.
     session_secret: str = field(default="", repr=False)
     session_hours: float = 12.0
+    # Browser or API sessions whose state the app keeps in memory (about 120 KB each: Gradio copies the page's
+    # configuration per session); beyond, the least recently used is forgotten (its chat loses its history).
+    max_sessions: int = 1000
     # Per client (IP address): questions per minute (chat and /ask together; 0 = no limit), and the login
     # lockout after this many failed attempts in a row, for this many seconds.
     ask_rate_per_minute: int = 20
@@ -192,6 +199,10 @@ class Settings:
     def is_manager(self, user: str | None) -> bool:
         """A password login listed in ASSISTANT_MANAGERS (ProConnect sessions carry their own flag)."""
         return bool(user) and self.management_enabled and not self.proconnect_enabled and user in self.managers
+
+    @property
+    def retention_archive_dir(self) -> Path:
+        return self.retention_export_dir or self.feedback_path.parent / "archives"
 
     @property
     def llm_configured(self) -> bool:
@@ -297,6 +308,8 @@ class Settings:
             (self.ocr_max_pages >= 1, "ASSISTANT_OCR_MAX_PAGES doit valoir au moins 1."),
             (self.preview_timeout_s > 0, "ASSISTANT_PREVIEW_TIMEOUT_S doit être strictement positif."),
             (self.preview_cache_mb >= 0, "ASSISTANT_PREVIEW_CACHE_MB doit être positif (0 : sans aperçu)."),
+            (self.max_sessions >= 10, "ASSISTANT_MAX_SESSIONS doit valoir au moins 10."),
+            (self.retention_days >= 0, "ASSISTANT_RETENTION_DAYS doit être positif (0 : tout garder)."),
         ]
         for ok, message in checks:
             if not ok:
@@ -312,7 +325,7 @@ _INT = {
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth", "quote_page_neighbours",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
     "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "database_retries", "ocr_max_pages",
-    "preview_cache_mb",
+    "preview_cache_mb", "retention_days", "max_sessions",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
@@ -320,7 +333,7 @@ _FLOAT = {
     "llm_timeout_s", "llm_temperature", "login_lockout_s", "database_connect_timeout_s", "session_hours",
     "ocr_page_timeout_s", "preview_timeout_s",
 }
-_PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file"}
+_PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file", "retention_export_dir"}
 _BOOL = {"plain_language", "ocr"}
 _LIST = {"allowed_emails", "allowed_domains", "manager_emails", "manager_domains"}
 

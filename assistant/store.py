@@ -220,14 +220,15 @@ def publish(data_dir: Path, generation: Generation) -> None:
     _fsync_dir(data_dir)
 
 
-def prune_generations(settings: Settings, keep: set[str]) -> list[str]:
-    """Delete unfinished and superseded generations (readers may still use the previous one)."""
+def prune_generations(settings: Settings, keep: set[str], *, unfinished_only: bool = False) -> list[str]:
+    """Delete unfinished and superseded generations (readers may still use the previous one); with
+    ``unfinished_only``, only the folders never marked complete (left by a job killed mid-way)."""
     removed: list[str] = []
     root = generations_dir(settings.data_dir)
     if not root.exists():
         return removed
     for path in sorted(root.iterdir()):
-        if path.name in keep or not path.is_dir():
+        if path.name in keep or not path.is_dir() or (unfinished_only and (path / COMPLETE_MARKER).exists()):
             continue
         if settings.chroma_mode == "http":
             # Already gone, or server down: the folder still goes.
@@ -271,7 +272,10 @@ def _read_only_copy(generation: Generation) -> Generation:
     with _COPIES_LOCK:
         copy = _COPIES.get(generation.path)
         if copy is None:
-            root = Path(tempfile.mkdtemp(prefix=f"assistant-{generation.name}-"))
+            if not _COPIES:
+                sweep_stale_copies(Path(tempfile.gettempdir()))
+            root = Path(tempfile.mkdtemp(prefix=f"{COPY_PREFIX}{generation.name}-"))
+            (root / COPY_OWNER).write_text(str(os.getpid()), encoding="ascii")
             # One copy per process: it goes when the process ends, so restarts do not pile copies up.
             atexit.register(shutil.rmtree, root, ignore_errors=True)
             shutil.copytree(generation.chroma_dir, root / "chroma", copy_function=shutil.copyfile)
@@ -287,6 +291,40 @@ def _read_only_copy(generation: Generation) -> Generation:
 
 _COPIES: dict[Path, Generation] = {}
 _COPIES_LOCK = threading.Lock()
+COPY_PREFIX = "assistant-"
+COPY_OWNER = "owner.pid"
+
+
+def sweep_stale_copies(tmp_root: Path) -> list[Path]:
+    """Delete the working copies of read-only indexes whose process is gone; returns what was deleted.
+
+    ``atexit`` does not run after ``kill -9`` or a crash of the interpreter, so a copy can outlive its process;
+    the next process that makes a copy removes those. A copy is only removed when its ``owner.pid`` names a
+    process that no longer exists: a folder without that file (another program's, or one being made) is left.
+    """
+    removed = []
+    for path in tmp_root.glob(f"{COPY_PREFIX}*"):
+        try:
+            pid = int((path / COPY_OWNER).read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    if removed:
+        log.info("Copies de travail laissées par un processus arrêté supprimées : %s",
+                 ", ".join(p.name for p in removed))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@
     python -m evals.bench latency     # query latency on the shipped corpus (100 questions, embedder warm)
     python -m evals.bench synthetic   # query latency on a synthetic index of 100,000 passages
     python -m evals.bench dedupe      # near-duplicate removal over 50 long candidates (repeated runs)
+    python -m evals.bench load        # the web app under hostile load and a burst (evals/bench_load.py)
+    python -m evals.bench memory      # memory over 10,000 answers in-process (evals/bench_memory.py)
+    python -m evals.bench sessions    # the app's memory as new sessions arrive, at two session capacities
 
 Every figure is measured side by side in one run; medians and ratios, not single timings.
 Timings live here and nowhere in tests/: a wall-clock bound in a test fails on a busy machine.
@@ -285,17 +288,46 @@ def bench_dedupe(n_candidates: int = 50, repeats: int = 200) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.bench", description="Benchmarks (à lancer à la main).")
-    parser.add_argument("what", choices=["ingest", "latency", "synthetic", "dedupe"])
+    parser.add_argument("what", choices=["ingest", "latency", "synthetic", "dedupe", "load", "memory",
+                                                "sessions"])
     parser.add_argument("--passages", type=int, default=100_000, help="taille de l'index synthétique")
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--candidates", type=int, default=50, help="passages candidats (dedupe)")
     parser.add_argument("--repeats", type=int, default=200, help="répétitions (dedupe)")
+    load = parser.add_argument_group("load (application web lancée ici, ou --url)")
+    load.add_argument("--url", help="application déjà lancée (sinon `python app.py` est lancé sur un port libre)")
+    load.add_argument("--db", type=Path, help="dossier des données de l'application lancée ici (défaut : temporaire)")
+    load.add_argument("--rounds", type=int, default=3, help="tours « sans charge » puis « avec client hostile »")
+    load.add_argument("--clients", type=int, default=2, help="clients ordinaires mesurés dans ces tours")
+    load.add_argument("--questions-each", type=int, default=10, help="questions par client ordinaire et par tour")
+    load.add_argument("--hog-messages", type=int, default=20, help="messages d'historique du client hostile")
+    load.add_argument("--hog-chars", type=int, default=20_000, help="caractères par message du client hostile")
+    load.add_argument("--burst", type=int, default=60, help="clients simultanés de la rafale")
+    load.add_argument("--startup-timeout", type=float, default=900, help="attente du démarrage, en secondes")
+    load.add_argument("--new-sessions", type=int, default=1500, help="sessions nouvelles (sessions)")
+    load.add_argument("--compare-sessions", type=int, default=10_000,
+                      help="capacité comparée à ASSISTANT_MAX_SESSIONS (sessions ; 10 000 : celle de Gradio)")
+    memory = parser.add_argument_group("memory")
+    memory.add_argument("--answers", type=int, default=10_000, help="réponses calculées (memory)")
+    memory.add_argument("--every", type=int, default=500, help="mesure de la mémoire toutes les N réponses")
     args = parser.parse_args(argv)
     if args.what == "dedupe":
         print(json.dumps(bench_dedupe(args.candidates, args.repeats), ensure_ascii=False, indent=1))
         return 0
     settings = Settings.from_env()
-    if args.what == "ingest":
+    if args.what == "load":
+        from evals import bench_load
+
+        result = bench_load.main(args, settings)
+    elif args.what == "sessions":
+        from evals import bench_load
+
+        result = bench_load.main_sessions(args, settings)
+    elif args.what == "memory":
+        from evals import bench_memory
+
+        result = bench_memory.main(args, settings)
+    elif args.what == "ingest":
         result = bench_ingest(settings)
     elif args.what == "latency":
         result = bench_latency(settings, args.questions)

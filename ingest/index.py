@@ -275,11 +275,13 @@ def plan_ingest(
                 plan.report.unchanged.append(rel)
                 plan.documents[rel] = replace(old, status="unchanged")
                 continue
+            started = time.monotonic()  # one time budget per file: reading (in the child) and splitting
             loaded = load_file(path, corpus_dir, limits)
             meta = _doc_metadata(rel, doc_ids[rel], entry, loaded.title, loaded.author, loaded.format, file_hash)
             passages = split_pages(
                 loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words,
-                max_passages=settings.max_passages_per_file,
+                max_passages=settings.max_passages_per_file, deadline=started + settings.pdf_timeout_s,
+                budget_s=settings.pdf_timeout_s,
             )
             if not passages:
                 raise LoadError("aucun passage exploitable après découpage")
@@ -385,6 +387,10 @@ def publish_generation(
     report = plan.report
     if built is None:
         report.generation = plan.previous.name if plan.previous else ""
+        # Nothing to build, but a job killed mid-way may have left an unfinished folder: it goes now, as the
+        # README promises « the next run starts clean » (the lock says no other job is writing one).
+        store.prune_generations(settings, keep={report.generation} if report.generation else set(),
+                                unfinished_only=True)
     else:
         generation = built.generation
         try:

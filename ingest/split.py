@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,6 +49,19 @@ class PassageBudgetError(LoadError):
 
 class GluedTextError(LoadError):
     """A file whose text is mostly runs of characters without spaces (its reason is in French)."""
+
+
+class SplitTimeoutError(LoadError):
+    """A file whose splitting went past the file's time budget (its reason is in French)."""
+
+
+_clock = time.monotonic  # the deadline's clock (replaced in tests)
+
+
+def _check(deadline: float | None, budget_s: float | None) -> None:
+    if deadline is not None and _clock() > deadline:
+        raise SplitTimeoutError(f"découpage interrompu : délai par fichier dépassé ({budget_s or 0:g} s, lecture "
+                                "comprise) : fichier trop complexe")
 
 
 class _HeaderSplitter(MarkdownHeaderTextSplitter):
@@ -109,6 +123,8 @@ def split_pages(
     chunk_words: int = 180,
     overlap_words: int = 30,
     max_passages: int | None = None,
+    deadline: float | None = None,
+    budget_s: float | None = None,
 ) -> list[Document]:
     """Split each page into passages; metadata = document provenance + page + section + ids.
 
@@ -116,7 +132,9 @@ def split_pages(
     tiny paragraphs). With ``max_passages``, a file that would make more passages raises
     :class:`PassageBudgetError` (checked on its word count before splitting, then on the passages). A text
     made mostly of runs of more than :data:`MAX_WORD_CHARS` characters without a space raises
-    :class:`GluedTextError`; shorter parts of such runs are cut into words of that length.
+    :class:`GluedTextError`; shorter parts of such runs are cut into words of that length. With ``deadline``
+    (a ``time.monotonic()`` value: the file's time budget, reading included, of ``budget_s`` seconds), splitting
+    past it raises :class:`SplitTimeoutError`; it is checked between sections and between passages.
     """
     glued = sum(len(m[0]) for p in pages for m in _LONG_RUN.finditer(p.page_content))
     if glued * 2 > sum(len(p.page_content) for p in pages):
@@ -141,7 +159,9 @@ def split_pages(
     passages: list[Document] = []
     active: dict[str, str] = {}
     for page in pages:
+        _check(deadline, budget_s)
         for section_doc in headers.split_text(page.page_content):
+            _check(deadline, budget_s)
             own = {k: v for k, v in section_doc.metadata.items() if k.startswith("h")}
             if own:
                 top = min(int(k[1:]) for k in own)
@@ -153,6 +173,7 @@ def split_pages(
             first_text = len(body) - len(body.lstrip())
             cursor = 0
             for piece in words.split_text(body):
+                _check(deadline, budget_s)
                 text = piece.strip()
                 found = body.find(text, cursor)
                 offset = found if found >= 0 else cursor

@@ -109,3 +109,12 @@ def shipped_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[obje
     report = run_ingest(settings, progress=False)
     assert report.exit_code == 0 and report.failed == [], report
     yield Assistant(settings)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``hostile`` every test of the reliability suite's case index (tests/hostile/cases.py)."""
+    from tests.hostile.cases import listed
+
+    for item in items:
+        if listed(item.nodeid):
+            item.add_marker(pytest.mark.hostile)

@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from starlette.requests import cookie_parser
 
-from webui.limits import LoginGuard, locked_out
+from webui.limits import LoginGuard, locked_out, too_many_requests
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,8 +34,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Gradio refuses a question with 503 « Queue is full… » (or « Queue is stopped. ») when its queue is full,
 # and its browser client then shows a fixed English sentence for any 503. Another status with a JSON
 # ``detail`` is shown as written: the refusal goes out as 429 with this French sentence.
-QUEUE_FULL = "Trop de demandes : réessayez dans quelques secondes."
 QUEUE_RETRY_S = 5.0
+QUEUE_FULL = too_many_requests(QUEUE_RETRY_S)  # the sentence of the per-client limit, with its delay
 
 # Path prefixes that answer 404 (after percent-decoding, case-insensitive).
 BLOCKED_PREFIXES = (

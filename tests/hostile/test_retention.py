@@ -1,0 +1,92 @@
+"""Bounded growth of the answer log: ``ASSISTANT_RETENTION_DAYS`` exports old answers and their feedback to a
+JSONL file, then deletes them; when the export cannot be written, nothing is deleted."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main as assistant_main
+from assistant.feedback import FeedbackError, FeedbackStore, apply_retention
+from assistant.settings import Settings
+from tests.test_feedback import _answer
+
+pytestmark = pytest.mark.hostile
+NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
+
+
+def _backdate(store: FeedbackStore, answer_id: str, when: str) -> None:
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE answers SET created_at = ? WHERE id = ?", (when, answer_id))
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> tuple[FeedbackStore, list[str]]:
+    """Three answers: 90 days old (with two feedbacks, one given recently), 40 days old, and today's (rated)."""
+    store = FeedbackStore(tmp_path / "data" / "feedback.sqlite")
+    ids = [store.log_answer(_answer(f"Question {n} ?"), {"k": 5}) for n in range(3)]
+    store.add_feedback(ids[0], "down", ["hors sujet"], "ancien avis")
+    store.add_feedback(ids[0], "up", [], "avis récent sur une ancienne réponse")
+    store.add_feedback(ids[2], "up", ["clair"], "")
+    _backdate(store, ids[0], "2026-04-01T10:00:00+00:00")
+    _backdate(store, ids[1], "2026-05-21T10:00:00+00:00")
+    _backdate(store, ids[2], "2026-06-30T11:00:00+00:00")
+    return store, ids
+
+
+def test_old_answers_are_exported_then_deleted_with_their_feedback(log: tuple[FeedbackStore, list[str]],
+                                                                    tmp_path: Path) -> None:
+    store, ids = log
+    purge = apply_retention(store, 30, tmp_path / "archives", now=NOW)
+    assert (purge.answers, purge.feedback) == (2, 2) and purge.archive is not None
+    exported = [json.loads(line) for line in purge.archive.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in exported] == ids[:2]
+    assert exported[0]["question"] == "Question 0 ?" and exported[0]["citations"][0]["passage_id"] == "p1"
+    assert [f["comment"] for f in exported[0]["feedback"]] == ["ancien avis", "avis récent sur une ancienne réponse"]
+    assert exported[1]["feedback"] == []
+    assert [a.id for a in store.list_answers()] == [ids[2]]
+    assert [f.answer_id for f in store.list_feedback()] == [ids[2]]
+    # Nothing older is left: a second purge removes nothing and writes no file.
+    assert apply_retention(store, 30, tmp_path / "archives", now=NOW).archive is None
+    assert len(list((tmp_path / "archives").iterdir())) == 1
+
+
+def test_a_failed_export_deletes_nothing(log: tuple[FeedbackStore, list[str]], tmp_path: Path) -> None:
+    store, ids = log
+    blocker = tmp_path / "pas-un-dossier"
+    blocker.write_text("", encoding="utf-8")  # the archive folder cannot be made: a file is in the way
+    with pytest.raises(FeedbackError, match="rien n'a été supprimé"):
+        apply_retention(store, 30, blocker / "archives", now=NOW)
+    assert sorted(a.id for a in store.list_answers()) == sorted(ids)
+    assert len(store.list_feedback()) == 3
+
+
+def test_retention_zero_keeps_everything(log: tuple[FeedbackStore, list[str]], tmp_path: Path) -> None:
+    store, _ids = log
+    assert apply_retention(store, 0, tmp_path / "archives", now=NOW).archive is None
+    assert len(store.list_answers()) == 3 and not (tmp_path / "archives").exists()
+
+
+def test_retention_settings() -> None:
+    settings = Settings.from_env({"ASSISTANT_RETENTION_DAYS": "365", "ASSISTANT_FEEDBACK_FILE": "/srv/retours.sqlite"})
+    assert settings.retention_days == 365 and settings.retention_archive_dir == Path("/srv/archives")
+    with pytest.raises(ValueError, match="ASSISTANT_RETENTION_DAYS"):
+        Settings.from_env({"ASSISTANT_RETENTION_DAYS": "-1"})
+
+
+def test_purge_command(log: tuple[FeedbackStore, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    store, _ids = log
+    monkeypatch.setenv("ASSISTANT_FEEDBACK_FILE", str(store.path))
+    monkeypatch.setenv("ASSISTANT_RETENTION_EXPORT_DIR", str(tmp_path / "exports"))
+    monkeypatch.delenv("ASSISTANT_RETENTION_DAYS", raising=False)
+    assert assistant_main(["feedback", "purge"]) == 2
+    assert "--days" in capsys.readouterr().err
+    assert assistant_main(["feedback", "purge", "--days", "1"]) == 0  # the real clock: every backdated answer goes
+    err = capsys.readouterr().err
+    assert "3 réponse(s) et 3 avis" in err and str(tmp_path / "exports") in err
+    assert store.list_answers() == []
