@@ -20,23 +20,26 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 from langchain_core.documents import Document
 from langchain_core.indexing import index
 from tqdm import tqdm
 
 from assistant import store
 from assistant.catalog import Catalog, CatalogEntry, CatalogFailure
-from assistant.embeddings import NamedEmbeddings, embedder_from_settings
+from assistant.embed_pool import ingestion_embedder
+from assistant.embeddings import NamedEmbeddings
 from assistant.errors import AssistantError
 from assistant.extractive import precompute_unit_vectors
 from assistant.lexical import LexicalIndex
+from assistant.passage_vectors import unit_pooled_vectors
 from assistant.schema import (
     DOC_ID,
     EDITION,
@@ -141,8 +144,10 @@ def _doc_metadata(rel: str, doc_id: str, entry: DocumentEntry | None, loaded_tit
 
 def _entry_signature(entry: DocumentEntry | None, settings: Settings) -> str:
     # Metadata or chunking changes must re-process a file even when its bytes did not change.
-    data = {"entry": entry.__dict__ if entry else None, "chunk": [settings.chunk_words, settings.chunk_overlap_words],
-            "split": SPLIT_VERSION}
+    data: dict[str, Any] = {"entry": entry.__dict__ if entry else None,
+                            "chunk": [settings.chunk_words, settings.chunk_overlap_words], "split": SPLIT_VERSION}
+    if settings.passage_vectors != "text":  # the signature of files indexed before the setting existed
+        data["vectors"] = settings.passage_vectors
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=list).encode()).hexdigest()
 
 
@@ -170,11 +175,10 @@ def run_ingest(
     log = log or sys.stderr
     entries = _manifest_entries(settings.corpus_dir)
     try:
-        with _exclusive_lock(settings.data_dir):
-            embedder = embedder or embedder_from_settings(settings)
-            plan = plan_ingest(settings, entries, embedder, rebuild=rebuild, progress=progress, log=log)
-            built = build_generation(settings, plan, embedder, progress=progress, log=log)
-            return publish_generation(settings, plan, built, embedder, started=started, log=log)
+        with _exclusive_lock(settings.data_dir), _run_embedder(settings, embedder) as run_embedder:
+            plan = plan_ingest(settings, entries, run_embedder, rebuild=rebuild, progress=progress, log=log)
+            built = build_generation(settings, plan, run_embedder, progress=progress, log=log)
+            return publish_generation(settings, plan, built, run_embedder, started=started, log=log)
     except AssistantError:
         raise
     except Exception as exc:
@@ -184,6 +188,17 @@ def run_ingest(
         if fault is None:
             raise
         raise fault from exc
+
+
+@contextmanager
+def _run_embedder(settings: Settings, given: NamedEmbeddings | None) -> Iterator[NamedEmbeddings]:
+    # A given embedder (tests, benchmarks) is used as it is; otherwise the run's pool of embedding
+    # processes, which stop with the run whatever ends it.
+    if given is not None:
+        yield given
+        return
+    with ingestion_embedder(settings) as embedder:
+        yield embedder
 
 
 @dataclass
@@ -330,7 +345,10 @@ def build_generation(
 def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Generation, embedder: NamedEmbeddings,
                      *, progress: bool, log: IO[str] | None) -> BuiltGeneration:
     previous = plan.previous
-    vectors = store.open_vectorstore(settings, generation, embedder, create=True)
+    # Chroma asks this for the vectors of the passages the record manager finds new or changed: the ones
+    # derived from their units just before, or (setting "text") their texts embedded.
+    derived = _DerivedVectors(embedder)
+    vectors = store.open_vectorstore(settings, generation, derived, create=True)
     if previous:
         shutil.copy2(previous.path / RECORDS_FILE, generation.path / RECORDS_FILE)
     records = SQLiteRecordManager(f"chroma/{settings.collection}", generation.path / RECORDS_FILE)
@@ -342,6 +360,9 @@ def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Gen
         total = sum(len(p.passages) for p in plan.prepared)
         pbar = tqdm(total=total, desc="Passages", unit="passage", disable=not progress, file=log or sys.stderr)
         for item in plan.prepared:
+            passages = [Passage.from_document(doc.id or "", doc) for doc in item.passages]
+            if settings.passage_vectors == "units":
+                derived.remember(passages, unit_pooled_vectors(passages, embedder))
             index(
                 item.passages,
                 records,
@@ -352,7 +373,9 @@ def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Gen
                 batch_size=max(settings.embed_batch_size * 4, 16),
                 force_update=item.force,
             )
-            precompute_unit_vectors([Passage.from_document(doc.id or "", doc) for doc in item.passages], embedder)
+            if settings.passage_vectors == "text":
+                precompute_unit_vectors(passages, embedder)
+            derived.forget()
             plan.report.indexed.append(item.rel)
             pbar.update(len(item.passages))
         pbar.close()
@@ -424,6 +447,33 @@ def _complete_generation(settings: Settings, plan: IngestPlan, built: BuiltGener
         chunk_overlap_words=settings.chunk_overlap_words,
         boilerplate_openings=tuple(boilerplate),
     ))
+
+
+class _DerivedVectors(NamedEmbeddings):
+    """The embedder Chroma sees while a generation is built: vectors remembered for the current file's
+    passage texts, anything else embedded by ``inner``."""
+
+    def __init__(self, inner: NamedEmbeddings) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+        self.query_chars, self.passage_chars = inner.query_chars, inner.passage_chars
+        self._known: dict[str, np.ndarray] = {}
+
+    def remember(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
+        self._known.update(zip((p.text for p in passages), vectors, strict=True))
+
+    def forget(self) -> None:
+        self._known.clear()
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._known))
+        found = dict(self._known)
+        if missing:
+            found.update(zip(missing, self.inner.embed_passages(missing), strict=True))
+        return np.vstack([found[t] for t in texts]).astype(np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
 
 
 def _passage_key(doc: Document) -> str:
