@@ -58,6 +58,7 @@ from assistant.units import boilerplate_openings
 from ingest.ids import DocIdError, assign_doc_ids
 from ingest.load import LoadError, LoadLimits, corpus_files, load_file
 from ingest.manifest import DocumentEntry, ManifestError, load_manifest
+from ingest.reader import ReadAhead
 from ingest.records import SQLiteRecordManager
 from ingest.split import SPLIT_VERSION, split_pages
 
@@ -103,6 +104,21 @@ class _Prepared:
     passages: list[Document]
     entry: CatalogEntry
     force: bool
+
+
+@dataclass
+class _Pending:
+    """A new or changed file, hashed while planning, then loaded and split ahead of the embedding."""
+
+    rel: str
+    path: Path
+    entry: DocumentEntry | None
+    doc_id: str
+    file_hash: str
+    signature: str
+    old: CatalogEntry | None
+    prepared: _Prepared | None = None
+    resolved: bool = False
 
 
 def _sha256(path: Path) -> str:
@@ -207,14 +223,46 @@ class IngestPlan:
 
     previous: store.Generation | None  # the generation this run starts from (None: from scratch)
     current: store.Generation | None  # the generation readers use now: kept on disk until the next run
-    prepared: list[_Prepared]  # new or changed files, already loaded and split, in corpus order
+    pending: list[_Pending]  # new or changed files, in corpus order, read ahead by ``reader``
     removed: list[str]  # files of ``previous`` gone from the corpus
     documents: dict[str, CatalogEntry]  # every file this run saw (and kept failures), with its status
     report: IngestReport  # unchanged and failed files so far; the next steps complete it
+    reader: ReadAhead[_Pending, _Prepared] | None = None
 
     @property
     def changes_nothing(self) -> bool:
-        return self.previous is not None and not self.prepared and not self.removed
+        """Nothing removed and no new or changed file readable (waits for the first readable one)."""
+        return self.previous is not None and not self.removed and not any(map(self._resolve, self.pending))
+
+    def prepared(self) -> Iterator[_Prepared]:
+        """The new or changed files, loaded and split, in corpus order, as the reader delivers them;
+        a file that cannot be read is recorded as failed (a file indexed before keeps its passages)."""
+        for item in self.pending:
+            if (prepared := self._resolve(item)) is not None:
+                yield prepared
+
+    def _resolve(self, item: _Pending) -> _Prepared | None:
+        if not item.resolved:
+            assert self.reader is not None
+            future = self.reader.futures[self.pending.index(item)]
+            try:
+                item.prepared = future.result()
+            except (LoadError, OSError) as exc:
+                reason = exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})"
+                self._failed(item.rel, item.path, item.old, reason)
+            else:
+                self.documents[item.rel] = item.prepared.entry
+            item.resolved = True
+        return item.prepared
+
+    def _failed(self, rel: str, path: Path, old: CatalogEntry | None, reason: str) -> None:
+        self.report.failed.append({"path": rel, "reason": reason})
+        before = old or CatalogEntry(doc_id="", source_path=rel, format=path.suffix.lower().lstrip("."))
+        self.documents[rel] = replace(before, status="failed", reason=reason)
+
+    def stop_reading(self) -> None:
+        if self.reader is not None:
+            self.reader.stop()
 
 
 @dataclass(frozen=True)
@@ -245,7 +293,8 @@ def plan_ingest(
     log: IO[str] | None = None,
 ) -> IngestPlan:
     """Step 1: sort the corpus files into unchanged (reused as they are), new or changed (loaded and split
-    now), failed and removed, against the current generation's catalog (none with ``rebuild``)."""
+    by a background reader from now on, while step 2 embeds the files before them), failed and removed,
+    against the current generation's catalog (none with ``rebuild``)."""
     corpus_dir = settings.corpus_dir
     current = store.current_generation(settings.data_dir)
     previous = None if rebuild else current
@@ -256,7 +305,7 @@ def plan_ingest(
             f"« {embedder.name} ». Relancez avec --rebuild pour tout réindexer."
         )
     known = dict(catalog.documents)
-    plan = IngestPlan(previous, current, prepared=[], removed=[], documents={}, report=IngestReport())
+    plan = IngestPlan(previous, current, pending=[], removed=[], documents={}, report=IngestReport())
     limits = LoadLimits(settings.pdf_timeout_s, settings.pdf_memory_mb, settings.max_file_mb)
 
     files = list(corpus_files(corpus_dir))
@@ -287,34 +336,37 @@ def plan_ingest(
                 plan.report.unchanged.append(rel)
                 plan.documents[rel] = replace(old, status="unchanged")
                 continue
-            loaded = load_file(path, corpus_dir, limits)
-            meta = _doc_metadata(rel, doc_ids[rel], entry, loaded.title, loaded.author, loaded.format, file_hash)
-            passages = split_pages(
-                loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words,
-                max_passages=settings.max_passages_per_file,
-            )
-            if not passages:
-                raise LoadError("aucun passage exploitable après découpage")
         except (LoadError, OSError) as exc:
-            reason = exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})"
-            plan.report.failed.append({"path": rel, "reason": reason})
             # A file indexed before keeps its passages; only the failure is reported.
-            before = known.get(rel) or CatalogEntry(doc_id="", source_path=rel,
-                                                    format=path.suffix.lower().lstrip("."))
-            plan.documents[rel] = replace(before, status="failed", reason=reason)
+            plan._failed(rel, path, known.get(rel),
+                         exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})")
             continue
-        force = bool(old and old.file_hash == file_hash)
-        indexed = CatalogEntry(
-            doc_id=meta[DOC_ID], source_path=rel, title=meta[TITLE], publisher=meta[PUBLISHER], url=meta[URL],
-            edition=meta[EDITION], themes=tuple(meta[THEMES].split(";")) if meta[THEMES] else (),
-            format=loaded.format, pages=len(loaded.pages), passages=len(passages),
-            file_hash=file_hash, signature=signature,
-            indexed_at=datetime.now(UTC).isoformat(timespec="seconds"), status="indexed",
-        )
-        plan.prepared.append(_Prepared(rel, passages, indexed, force))
-        plan.documents[rel] = indexed
+        plan.pending.append(_Pending(rel, path, entry, doc_ids[rel], file_hash, signature, old))
+        plan.documents[rel] = old or CatalogEntry(doc_id=doc_ids[rel], source_path=rel)  # its place, until read
     plan.removed = sorted(rel for rel in known if rel not in seen)
+    plan.reader = ReadAhead(plan.pending, lambda item: _read(item, settings, limits))
     return plan
+
+
+def _read(item: _Pending, settings: Settings, limits: LoadLimits) -> _Prepared:
+    """A new or changed file loaded (in its own child process) and split into passages."""
+    loaded = load_file(item.path, settings.corpus_dir, limits)
+    meta = _doc_metadata(item.rel, item.doc_id, item.entry, loaded.title, loaded.author, loaded.format,
+                         item.file_hash)
+    passages = split_pages(
+        loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words,
+        max_passages=settings.max_passages_per_file,
+    )
+    if not passages:
+        raise LoadError("aucun passage exploitable après découpage")
+    indexed = CatalogEntry(
+        doc_id=meta[DOC_ID], source_path=item.rel, title=meta[TITLE], publisher=meta[PUBLISHER], url=meta[URL],
+        edition=meta[EDITION], themes=tuple(meta[THEMES].split(";")) if meta[THEMES] else (),
+        format=loaded.format, pages=len(loaded.pages), passages=len(passages),
+        file_hash=item.file_hash, signature=item.signature,
+        indexed_at=datetime.now(UTC).isoformat(timespec="seconds"), status="indexed",
+    )
+    return _Prepared(item.rel, passages, indexed, force=bool(item.old and item.old.file_hash == item.file_hash))
 
 
 def build_generation(
@@ -338,6 +390,7 @@ def build_generation(
     try:
         return _fill_generation(settings, plan, generation, embedder, progress=progress, log=log)
     except BaseException:
+        plan.stop_reading()
         store.discard_generation(settings, generation)  # nothing unfinished left behind
         raise
 
@@ -357,9 +410,10 @@ def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Gen
             old_vectors = store.open_vectorstore(settings, previous, embedder)
             store.copy_records(old_vectors.collection, vectors.collection)
         records.create_schema()
-        total = sum(len(p.passages) for p in plan.prepared)
-        pbar = tqdm(total=total, desc="Passages", unit="passage", disable=not progress, file=log or sys.stderr)
-        for item in plan.prepared:
+        pbar = tqdm(total=0, desc="Passages", unit="passage", disable=not progress, file=log or sys.stderr)
+        for item in plan.prepared():
+            pbar.total += len(item.passages)  # the files after it are still being read
+            pbar.refresh()
             passages = [Passage.from_document(doc.id or "", doc) for doc in item.passages]
             if settings.passage_vectors == "units":
                 derived.remember(passages, unit_pooled_vectors(passages, embedder))
