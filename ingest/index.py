@@ -10,6 +10,10 @@ A run is three steps (:func:`run_ingest` reads as them): :func:`plan_ingest`
 (which files changed), :func:`build_generation` (a new generation with their
 vectors) and :func:`publish_generation` (its BM25 index and catalog, then the
 switch of the ``CURRENT`` pointer and the clean-up).
+
+Embedding is the cost: it runs in a pool of worker processes (:mod:`assistant.embed_pool`) while a
+background thread reads the next files (:mod:`ingest.reader`), and each quotable unit is embedded once,
+a passage's vector being derived from its units' (:mod:`assistant.passage_vectors`).
 """
 
 from __future__ import annotations
@@ -117,6 +121,7 @@ class _Pending:
     file_hash: str
     signature: str
     old: CatalogEntry | None
+    position: int  # in the plan's pending files, and in its reader's futures
     prepared: _Prepared | None = None
     resolved: bool = False
 
@@ -244,7 +249,7 @@ class IngestPlan:
     def _resolve(self, item: _Pending) -> _Prepared | None:
         if not item.resolved:
             assert self.reader is not None
-            future = self.reader.futures[self.pending.index(item)]
+            future = self.reader.futures[item.position]
             try:
                 item.prepared = future.result()
             except (LoadError, OSError) as exc:
@@ -341,7 +346,7 @@ def plan_ingest(
             plan._failed(rel, path, known.get(rel),
                          exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})")
             continue
-        plan.pending.append(_Pending(rel, path, entry, doc_ids[rel], file_hash, signature, old))
+        plan.pending.append(_Pending(rel, path, entry, doc_ids[rel], file_hash, signature, old, len(plan.pending)))
         plan.documents[rel] = old or CatalogEntry(doc_id=doc_ids[rel], source_path=rel)  # its place, until read
     plan.removed = sorted(rel for rel in known if rel not in seen)
     plan.reader = ReadAhead(plan.pending, lambda item: _read(item, settings, limits))
