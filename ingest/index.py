@@ -12,8 +12,9 @@ vectors) and :func:`publish_generation` (its BM25 index and catalog, then the
 switch of the ``CURRENT`` pointer and the clean-up).
 
 Embedding is the cost: it runs in a pool of worker processes (:mod:`assistant.embed_pool`) while a
-background thread reads the next files (:mod:`ingest.reader`), and each quotable unit is embedded once,
-a passage's vector being derived from its units' (:mod:`assistant.passage_vectors`).
+background thread reads the next files (:mod:`ingest.reader`); with ``passage_vectors="units"`` each
+quotable unit is embedded once and a passage's vector derives from its units'
+(:mod:`assistant.passage_vectors`), otherwise passages and units are embedded each.
 """
 
 from __future__ import annotations

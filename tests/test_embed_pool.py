@@ -43,9 +43,10 @@ def _same_index(one: Settings, two: Settings, atol: float) -> None:
         np.testing.assert_allclose(b[pid][2], vec, atol=atol)
 
 
-def test_two_workers_and_one_make_the_same_index(settings: Settings, tmp_path: Path) -> None:
-    one = settings.with_overrides(embed_workers=1, data_dir=tmp_path / "one")
-    two = settings.with_overrides(embed_workers=2, data_dir=tmp_path / "two")
+@pytest.mark.parametrize("vectors", ["text", "units"])
+def test_two_workers_and_one_make_the_same_index(settings: Settings, tmp_path: Path, vectors: str) -> None:
+    one = settings.with_overrides(embed_workers=1, data_dir=tmp_path / "one", passage_vectors=vectors)
+    two = settings.with_overrides(embed_workers=2, data_dir=tmp_path / "two", passage_vectors=vectors)
     r1, r2 = run_ingest(one, progress=False), run_ingest(two, progress=False)
     assert r1.exit_code == r2.exit_code == 0 and r1.passages == r2.passages > 0
     _same_index(one, two, atol=1e-6)
