@@ -45,14 +45,16 @@ def _load() -> dict[str, float]:
             "cores": os.cpu_count() or 0}
 
 
-def bench_ingest(settings: Settings, *, real_docs: Path | None = REAL_DOCS, baseline: bool = False) -> dict[str, Any]:
+def bench_ingest(settings: Settings, *, real_docs: Path | None = REAL_DOCS, baseline: bool = False,
+                 other_vectors: bool = False) -> dict[str, Any]:
     """Ingestion against the bare embedder, side by side in one run, every index from a cold vector cache.
 
     Corpus: the shipped one plus the real brochures of ``real_docs`` (skipped, with the reason, when absent).
     Timed: a first ingestion as configured (worker pool, passage vectors from units) end to end (reading
     and splitting the files included); the bare embedder (one process, one thread, model already loaded)
-    on the same passages' texts; a no-change run; with ``baseline``, also a first ingestion as before
-    (one process, passages then units embedded: ``embed_workers=1, passage_vectors=text``).
+    on the same passages' texts; a no-change run; with ``other_vectors``, also a first ingestion with the
+    other ``passage_vectors`` setting; with ``baseline``, also a first ingestion as before (one process,
+    passages then units embedded: ``embed_workers=1, passage_vectors=text``).
     Throughputs are in characters of passage text per second, so the two sides count the same work.
     """
     from evals.run import set_corpus
@@ -109,6 +111,14 @@ def bench_ingest(settings: Settings, *, real_docs: Path | None = REAL_DOCS, base
             "no_change_run_s": round(second_s, 2),
             "no_change_indexed": len(second.indexed),
         })
+        if other_vectors:
+            other = "units" if used.passage_vectors == "text" else "text"
+            other_s, _, _ = ingest(passage_vectors=other)
+            result.update({
+                f"{other}_first_run_s": round(other_s, 1),
+                f"{other}_chars_per_s": round(chars / other_s),
+                f"{other}_over_bare_chars_per_s": round(bare_s / other_s, 2),
+            })
         if baseline:
             before_s, (before, _, _), _ = ingest(embed_workers=1, passage_vectors="text")
             result.update({
@@ -331,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", type=int, default=50, help="passages candidats (dedupe)")
     parser.add_argument("--repeats", type=int, default=200, help="répétitions (dedupe)")
     parser.add_argument("--no-real-docs", action="store_true", help="ingest : corpus livré seul")
+    parser.add_argument("--other-vectors", action="store_true",
+                        help="ingest : mesurer aussi l'autre réglage ASSISTANT_PASSAGE_VECTORS (text ou units)")
     parser.add_argument("--baseline", action="store_true",
                         help="ingest : mesurer aussi l'indexation d'avant (un processus, deux passes)")
     args = parser.parse_args(argv)
@@ -339,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     settings = Settings.from_env()
     if args.what == "ingest":
-        result = bench_ingest(settings, real_docs=None if args.no_real_docs else REAL_DOCS, baseline=args.baseline)
+        result = bench_ingest(settings, real_docs=None if args.no_real_docs else REAL_DOCS, baseline=args.baseline,
+                              other_vectors=args.other_vectors)
     elif args.what == "latency":
         result = bench_latency(settings, args.questions)
     else:
