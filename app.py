@@ -671,7 +671,8 @@ def serve(args: argparse.Namespace, *, started: float | None = None) -> int:
             _say("Aucun index n'existe encore : indexation du corpus avant le démarrage. Cette première "
                  "indexation prend quelques minutes ; sa progression s'affiche ci-dessous.")
             try:
-                report = run_ingest(settings, embedder=embedder)
+                # Several worker processes embed faster than the serving model alone (ASSISTANT_EMBED_WORKERS).
+                report = run_ingest(settings, embedder=embedder if settings.embed_worker_count <= 1 else None)
             except IngestConfigError as exc:
                 raise SettingsError(str(exc)) from None
             for failure in report.failed:

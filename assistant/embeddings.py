@@ -327,13 +327,18 @@ def build_embedder(
     return CachedEmbeddings(inner, cache_path) if cache_path is not None else inner
 
 
+def cache_path(settings: Settings) -> Path:
+    """The shared vector cache (passages and quotable units, keyed by embedder and text)."""
+    return settings.data_dir / "cache" / "embeddings.sqlite"
+
+
 def embedder_from_settings(settings: Settings) -> NamedEmbeddings:
     """Build the embedder named by ``settings.embedder`` with the shared vector cache."""
     return build_embedder(
         settings.embedder,
         threads=settings.embed_threads,
         batch_size=settings.embed_batch_size,
-        cache_path=settings.data_dir / "cache" / "embeddings.sqlite",
+        cache_path=cache_path(settings),
         query_chars=settings.embed_query_chars,
         passage_chars=settings.embed_passage_chars,
     )

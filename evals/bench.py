@@ -1,6 +1,7 @@
 """Benchmarks, run by hand (never in the timed test suite); figures go in the notes.
 
-    python -m evals.bench ingest      # shipped corpus: passages/s vs bare embedder, then a no-change run
+    python -m evals.bench ingest      # shipped corpus + real brochures, cold cache: chars/s vs bare embedder
+    python -m evals.bench ingest --baseline   # … and the former ingestion (one process, two passes) too
     python -m evals.bench latency     # query latency on the shipped corpus (100 questions, embedder warm)
     python -m evals.bench synthetic   # query latency on a synthetic index of 100,000 passages
     python -m evals.bench dedupe      # near-duplicate removal over 50 long candidates (repeated runs)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -33,57 +35,105 @@ from assistant.embeddings import build_embedder
 from assistant.settings import SearchMode, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+REAL_DOCS = ROOT.parent / "shared" / "data" / "real-docs"
 
 
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-def bench_ingest(settings: Settings) -> dict[str, Any]:
-    """First ingestion with an empty vector cache, the bare embedder on the same passages, a no-change run."""
+def _load() -> dict[str, float]:
+    one, five, fifteen = os.getloadavg()
+    return {"load_1min": round(one, 2), "load_5min": round(five, 2), "load_15min": round(fifteen, 2),
+            "cores": os.cpu_count() or 0}
+
+
+def bench_ingest(settings: Settings, *, real_docs: Path | None = REAL_DOCS, baseline: bool = False,
+                 other_vectors: bool = False) -> dict[str, Any]:
+    """Ingestion against the bare embedder, side by side in one run, every index from a cold vector cache.
+
+    Corpus: the shipped one plus the real brochures of ``real_docs`` (skipped, with the reason, when absent).
+    Timed: a first ingestion as configured (worker pool, passage vectors from units) end to end (reading
+    and splitting the files included); the bare embedder (one process, one thread, model already loaded)
+    on the same passages' texts; a no-change run; with ``other_vectors``, also a first ingestion with the
+    other ``passage_vectors`` setting; with ``baseline``, also a first ingestion as before (one process,
+    passages then units embedded: ``embed_workers=1, passage_vectors=text``).
+    Throughputs are in characters of passage text per second, so the two sides count the same work.
+    """
+    from evals.run import set_corpus
     from ingest.index import run_ingest
-    from ingest.load import corpus_files, load_file
-    from ingest.split import split_pages
 
-    with tempfile.TemporaryDirectory() as tmp:
-        s = settings.with_overrides(data_dir=Path(tmp))
-        t = time.perf_counter()
-        first = run_ingest(s, progress=False)
-        first_s = time.perf_counter() - t
-        t = time.perf_counter()
-        second = run_ingest(s, progress=False)
-        second_s = time.perf_counter() - t
+    extra = sorted(real_docs.glob("*.pdf")) if real_docs and real_docs.is_dir() else []
+    notes = [] if extra else [f"PDF réels absents ({real_docs}) : corpus livré seul." if real_docs
+                              else "Corpus livré seul (--no-real-docs)."]
+    result: dict[str, Any] = {"load_before": _load()}
+    # Generous read limits: on a loaded machine a designed brochure can take more than the default minute.
+    base = settings.with_overrides(pdf_timeout_s=max(settings.pdf_timeout_s, 900.0))
+    with set_corpus(base, extra, log=lambda _: None) as scoped:
+        texts: list[str] = []
 
-    texts: list[str] = []
-    for path in corpus_files(settings.corpus_dir):
-        loaded = load_file(path, settings.corpus_dir)
-        texts += [
-            d.page_content
-            for d in split_pages(
-                loaded.pages,
-                {"doc_id": path.stem},
-                chunk_words=settings.chunk_words,
-                overlap_words=settings.chunk_overlap_words,
-            )
-        ]
-    bare = build_embedder(settings.embedder, threads=settings.embed_threads, batch_size=settings.embed_batch_size)
-    t = time.perf_counter()
-    bare.embed_passages(texts)
-    bare_s = time.perf_counter() - t
-    chars = sum(len(x) for x in texts)
-    return {
-        "embedder": bare.name,
-        "files": len(first.indexed),
-        "passages": first.passages,
-        "first_run_s": round(first_s, 2),
-        "first_run_passages_per_s": round(first.passages / first_s, 2),
-        "bare_embedder_s": round(bare_s, 2),
-        "bare_embedder_passages_per_s": round(len(texts) / bare_s, 2),
-        "bare_embedder_chars_per_s": round(chars / bare_s),
-        "ingest_over_bare_ratio": round(first_s / bare_s, 2),
-        "no_change_run_s": round(second_s, 2),
-        "no_change_indexed": len(second.indexed),
-    }
+        def ingest(**overrides: Any) -> tuple[float, Any, Settings]:
+            with tempfile.TemporaryDirectory() as tmp:
+                s = scoped.with_overrides(data_dir=Path(tmp), **overrides)
+                t = time.perf_counter()
+                report = run_ingest(s, progress=False)
+                took = time.perf_counter() - t
+                if not texts:  # the passages the bare embedder gets: exactly those of the index
+                    generation = store.current_generation(s.data_dir)
+                    assert generation is not None
+                    catalog = store.read_catalog(generation)
+                    named = build_embedder("hash:8")  # only its name and dimension are read: no model loaded
+                    named.name, named.dim = catalog.embedder or "", catalog.dim or 0
+                    vectors = store.open_vectorstore(s, generation, named)
+                    texts.extend(doc.page_content for _, doc, _ in store.iter_records(vectors.collection))
+                t = time.perf_counter()
+                again = run_ingest(s, progress=False)
+                return took, (report, again, time.perf_counter() - t), s
+
+        first_s, (first, second, second_s), used = ingest()
+        chars = sum(len(x) for x in texts)
+        bare = build_embedder(settings.embedder, threads=1, batch_size=settings.embed_batch_size,
+                              query_chars=settings.embed_query_chars, passage_chars=settings.embed_passage_chars)
+        t = time.perf_counter()
+        bare.embed_passages(texts)
+        bare_s = time.perf_counter() - t
+        result.update({
+            "embedder": bare.name,
+            "files": len(first.indexed),
+            "failed": first.failed,
+            "pages": first.pages,
+            "passages": first.passages,
+            "passage_chars": chars,
+            "embed_workers": used.embed_worker_count,
+            "passage_vectors": used.passage_vectors,
+            "first_run_s": round(first_s, 1),
+            "first_run_chars_per_s": round(chars / first_s),
+            "bare_embedder_s": round(bare_s, 1),
+            "bare_embedder_chars_per_s": round(chars / bare_s),
+            "ingest_over_bare_chars_per_s": round(bare_s / first_s, 2),
+            "no_change_run_s": round(second_s, 2),
+            "no_change_indexed": len(second.indexed),
+        })
+        if other_vectors:
+            other = "units" if used.passage_vectors == "text" else "text"
+            other_s, _, _ = ingest(passage_vectors=other)
+            result.update({
+                f"{other}_first_run_s": round(other_s, 1),
+                f"{other}_chars_per_s": round(chars / other_s),
+                f"{other}_over_bare_chars_per_s": round(bare_s / other_s, 2),
+            })
+        if baseline:
+            before_s, (before, _, _), _ = ingest(embed_workers=1, passage_vectors="text")
+            result.update({
+                "before_first_run_s": round(before_s, 1),
+                "before_chars_per_s": round(chars / before_s),
+                "before_over_bare_chars_per_s": round(bare_s / before_s, 2),
+                "before_passages": before.passages,
+            })
+    result["load_after"] = _load()
+    if notes:
+        result["notes"] = notes
+    return result
 
 
 QUESTIONS = [
@@ -294,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--candidates", type=int, default=50, help="passages candidats (dedupe)")
     parser.add_argument("--repeats", type=int, default=200, help="répétitions (dedupe)")
+    parser.add_argument("--no-real-docs", action="store_true", help="ingest : corpus livré seul")
+    parser.add_argument("--other-vectors", action="store_true",
+                        help="ingest : mesurer aussi l'autre réglage ASSISTANT_PASSAGE_VECTORS (text ou units)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="ingest : mesurer aussi l'indexation d'avant (un processus, deux passes)")
     load = parser.add_argument_group("load (application web lancée ici, ou --url)")
     load.add_argument("--url", help="application déjà lancée (sinon `python app.py` est lancé sur un port libre)")
     load.add_argument("--db", type=Path, help="dossier des données de l'application lancée ici (défaut : temporaire)")
@@ -328,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
 
         result = bench_memory.main(args, settings)
     elif args.what == "ingest":
-        result = bench_ingest(settings)
+        result = bench_ingest(settings, real_docs=None if args.no_real_docs else REAL_DOCS, baseline=args.baseline,
+                              other_vectors=args.other_vectors)
     elif args.what == "latency":
         result = bench_latency(settings, args.questions)
     else:

