@@ -29,7 +29,7 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from assistant import store
+from assistant import shared_state, store
 from assistant.errors import AssistantError
 from assistant.settings import Settings
 from ingest.ids import slug
@@ -216,7 +216,7 @@ def _new_entry(doc_id: str, rel: str, described: Description) -> CommentedMap:
 
 def _served_file(settings: Settings, doc_id: str) -> tuple[str, str] | None:
     """(corpus-relative file, file hash) of ``doc_id`` in the served index."""
-    generation = store.current_generation(settings.data_dir)
+    generation = shared_state.current_generation(settings)
     if generation is None:
         return None
     for rel, entry in store.read_catalog(generation).documents.items():
@@ -374,7 +374,7 @@ def remove_document(settings: Settings, doc_id: str) -> Change:
 
 
 def _title_of(settings: Settings, doc_id: str) -> str:
-    generation = store.current_generation(settings.data_dir)
+    generation = shared_state.current_generation(settings)
     if generation is None:
         return ""
     return next((e.title for e in store.read_catalog(generation).documents.values() if e.doc_id == doc_id), "")

@@ -134,7 +134,7 @@ class AppContext:
 def edition_notes_html(ctx: AppContext, record: Any) -> str:
     """For a past answer: the cited editions replaced or removed since (nothing when all are current)."""
     try:
-        generation = store.current_generation(ctx.settings.data_dir)
+        generation = shared_state.current_generation(ctx.settings)
         catalog = store.read_catalog(generation) if generation else Catalog()
         notes = edition_notes(record.citations, record.created_at, catalog, ctx.audit.replacements())
     except Exception:

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from assistant import store
+from assistant import shared_state, store
 from assistant.audit import ACTION_LABELS, AuditError, AuditLog
 from assistant.settings import Settings
 from ingest import corpus_edit
@@ -59,7 +59,7 @@ def management_notice(settings: Settings) -> str:
 
 
 def document_list(settings: Settings) -> list[dict[str, Any]]:
-    generation = store.current_generation(settings.data_dir)
+    generation = shared_state.current_generation(settings)
     if generation is None:
         return []
     catalog = store.read_catalog(generation)
