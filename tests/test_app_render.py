@@ -71,6 +71,18 @@ def test_printed_page_label_and_unpaginated_documents() -> None:
     assert out.count("Publication d'origine") == 1
 
 
+def test_source_cards_fold_and_the_first_one_is_open() -> None:
+    pdf = _passage("Texte de la page.", page=5)
+    md = _passage("Texte du guide.", id="p2", doc_id="odd17", format="md", page=1, url="")
+    out = render.render_answer(_answer("x [1] [2]", [Citation(n=1, passage=pdf, quote="Texte de la page."),
+                                                     Citation(n=2, passage=md, quote="Texte du guide.")], [pdf, md]))
+    # The cleaner keeps the native <details> (no script needed to fold a card), first open, the others closed.
+    assert out.count("<details") == 2 and out.count("<details open") == 1
+    assert out.index("<details open") < out.index("Texte de la page.") < out.index("<details>")
+    assert out.count('<summary class="carte-titre">') == 2
+    assert active_content(out) == []
+
+
 def test_hostile_text_everywhere_is_inert() -> None:
     passage = _passage(HOSTILE, title="<img src=x onerror=alert(7)>Titre", publisher="<script>alert(8)</script>",
                        section="<svg onload=alert(9)>", url="javascript:alert(10)")

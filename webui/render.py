@@ -33,8 +33,8 @@ DOC_ROUTE = "/documents"
 _CONTEXT_CHARS = 420  # text kept on each side of a highlighted quote in a card
 
 _ALLOWED_TAGS = {
-    "a", "article", "blockquote", "br", "caption", "div", "em", "h2", "h3", "h4", "img", "li", "mark", "ol", "p",
-    "section", "small", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul",
+    "a", "article", "blockquote", "br", "caption", "details", "div", "em", "h2", "h3", "h4", "img", "li", "mark",
+    "ol", "p", "section", "small", "span", "strong", "summary", "table", "tbody", "td", "th", "thead", "tr", "ul",
 }
 _ALLOWED_ATTRIBUTES = {
     "*": {"class", "id", "aria-label", "lang"},
@@ -42,6 +42,7 @@ _ALLOWED_ATTRIBUTES = {
     "img": {"src", "alt", "loading", "decoding"},
     "th": {"scope"},
     "td": {"data-label"},
+    "details": {"open"},
 }
 # The only images a fragment may show: page previews served by the app's own document route.
 _IMAGE_PREFIX = DOC_ROUTE + "/"
@@ -279,7 +280,9 @@ def render_preview(card: CardSource, doc_base: str = DOC_ROUTE) -> str:
 
 
 def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool = True,
-                previews: bool = False) -> str:
+                previews: bool = False, opened: bool = True) -> str:
+    """One source card; its title line folds and unfolds the rest (a native ``<details>``: keyboard and screen
+    readers need no script), so that on a phone a long answer's sources take one line each until opened."""
     title = esc(card.title or card.doc_id)
     meta = []
     if card.publisher:
@@ -311,11 +314,12 @@ def render_card(card: CardSource, *, doc_base: str = DOC_ROUTE, numbered: bool =
         )
     number = f'<span class="num">[{card.n}]</span> ' if numbered else ""
     return (
-        f'<li class="carte"><p class="carte-titre">{number}<strong>{title}</strong></p>'
+        f'<li class="carte"><details{" open" if opened else ""}>'
+        f'<summary class="carte-titre">{number}<strong>{title}</strong></summary>'
         f'<p class="carte-meta">{" · ".join(meta)}</p>{missing}'
         f'<blockquote class="extrait">{excerpt}</blockquote>'
         f'{render_preview(card, doc_base) if previews and card.format == "pdf" and card.quotes else ""}'
-        f'<p class="carte-liens">{" ".join(links)}</p></li>'
+        f'<p class="carte-liens">{" ".join(links)}</p></details></li>'
     )
 
 
@@ -324,7 +328,9 @@ def render_cards(cards: Sequence[CardSource], *, closest: bool = False, doc_base
     if not cards:
         return ""
     heading = "Documents les plus proches de votre question" if closest else "Sources citées"
-    items = "".join(render_card(c, doc_base=doc_base, numbered=not closest, previews=previews) for c in cards)
+    # The first card open: the best source is read at once, the others one tap away.
+    items = "".join(render_card(c, doc_base=doc_base, numbered=not closest, previews=previews, opened=i == 0)
+                    for i, c in enumerate(cards))
     return (f'<section class="sources" aria-label="{heading}"><h3>{heading}</h3>'
             f'<ol class="cartes">{items}</ol></section>')
 
