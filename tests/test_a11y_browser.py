@@ -61,6 +61,9 @@ def test_axe_finds_no_serious_violation_on_the_four_views(a11y_app: tuple[str, S
             page = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 1000}).new_page()
             page.goto(url)
             page.wait_for_selector("#question textarea", timeout=30_000)
+            # The page's load events (status line, Sources) dim the blocks they update while pending: axe run
+            # then sees a faded status line (a contrast failure that depends on timing), so wait until they end.
+            page.wait_for_function("!document.querySelector('.pending')", timeout=30_000)
             assert serious(page) == [], "chat"
             _ask(page, QUESTION)
             page.wait_for_timeout(500)  # the repairs of Gradio's labels run after each change of the chat
