@@ -87,14 +87,27 @@ class PooledEmbeddings(NamedEmbeddings):
         self.query_chars, self.passage_chars = query_chars, passage_chars
         # spawn, not fork: the parent holds threads (Chroma, tqdm) and open SQLite connections.
         context = multiprocessing.get_context("spawn")
-        self._pool: Pool | None = context.Pool(
-            workers, initializer=_init_worker,
-            initargs=(os.getpid(), spec, batch_size, query_chars, passage_chars),
-        )
+        # Ctrl+C reaches the whole process group, workers included: they start with SIGINT blocked (the mask
+        # survives exec) until their initializer ignores it, so one arriving while a worker still imports its
+        # modules prints no traceback; the parent decides.
+        self._pool: Pool | None = None
+        blocked = threading.current_thread() is threading.main_thread()
+        if blocked:  # held, not lost: the job still stops once the workers exist (a blocked mask survives exec)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
+            self._pool = context.Pool(
+                workers, initializer=_init_worker,
+                initargs=(os.getpid(), spec, batch_size, query_chars, passage_chars),
+            )
+            if blocked:
+                blocked = False
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a Ctrl+C pressed meanwhile: now
             self.name, self.dim = self._pool.apply(_describe)
         except BaseException:
-            self.terminate()
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            if self._pool is not None:
+                self.terminate()
             raise
 
     def _running(self) -> Pool:

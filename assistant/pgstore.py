@@ -262,6 +262,17 @@ def pack(folder: Path) -> bytes:
 
 
 def unpack(archive: bytes, dest: Path) -> None:
-    # The "data" filter refuses absolute paths, links out of ``dest`` and device files.
+    """Extract what :func:`pack` wrote: regular files and folders inside ``dest``, nothing else."""
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        tar.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            # The "data" filter refuses absolute paths, links out of ``dest`` and device files.
+            tar.extractall(dest, filter="data")
+            return
+        # Python < 3.11.4 (Debian 12's 3.11.2) has no extraction filters: the same refusals, by hand.
+        root = dest.resolve()
+        members = tar.getmembers()
+        for member in members:
+            target = (root / member.name).resolve()
+            if not (member.isfile() or member.isdir()) or not target.is_relative_to(root) or target == root:
+                raise DatabaseError(f"Archive de génération refusée : entrée « {member.name} » non sûre.")
+        tar.extractall(root, members=members)  # every member checked above

@@ -237,6 +237,9 @@ def _run_child(path: Path, fmt: str, limits: LoadLimits) -> dict[str, Any]:
             timeout=limits.pdf_timeout_s,
             cwd=Path(__file__).resolve().parent.parent,
             check=False,
+            # Its own process group: a terminal's Ctrl+C reaches the job, which stops; the reader of one file
+            # ends by itself (its time cap) instead of printing KeyboardInterrupt's traceback mid-import.
+            process_group=0,
         )
     except subprocess.TimeoutExpired:
         if pdf:

@@ -203,7 +203,7 @@ def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, 
     run_ingest(settings, progress=False)
     before = store.current_generation(settings.data_dir)
     assert before is not None
-    for i in range(60):  # files enough that the run is still busy when it is killed
+    for i in range(150):  # files enough that the run is still busy when it is killed
         (settings.corpus_dir / f"fiche-{i:03d}.md").write_text(
             f"# Fiche {i}\n\n" + " ".join(f"Les partenariats territoriaux numéro {i} mot{j}." for j in range(80)),
             encoding="utf-8")
@@ -217,6 +217,10 @@ def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, 
             return len(workers) >= 2
 
         assert _wait(started), "the embedding workers never started"
+        # Mid-run, as a user would: not in the instant the workers are still importing their modules (a worker
+        # aborted then prints the spawn machinery's own traceback; the job itself still stops cleanly).
+        time.sleep(1.0)
+        assert proc.poll() is None, "the run ended before it could be interrupted: give it more files"
         if how == "kill -9":
             proc.send_signal(signal.SIGKILL)
         else:
