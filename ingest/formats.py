@@ -78,6 +78,13 @@ _EMITTED = ["h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", *_BLOCKS]
 
 
 def load_html(html: str) -> RawFile:
+    """The page's main text as light Markdown.
+
+    A page that marks its content up (``<main>``, ``<article>``) is read by its markup: trafilatura drops the
+    link-only lists («Pour aller plus loin») and nested lists such pages hold. A page without those tags is
+    read by trafilatura, which tells the content from the cookie banner, menus, share links and footer by
+    their text; when it finds nothing (or fails), the markup reader takes the page whole.
+    """
     from bs4 import BeautifulSoup, Comment
 
     soup = BeautifulSoup(html, "html.parser")
@@ -94,7 +101,19 @@ def load_html(html: str) -> RawFile:
     for tag in hidden:
         if not tag.decomposed:
             tag.decompose()
-    root = soup.find("main") or soup.find("article") or soup.body or soup
+    semantic = soup.find("main") or soup.find("article")
+    text = ""
+    if semantic is None:
+        from ingest.html_main import main_text
+
+        text = main_text(str(soup))
+    if not text:
+        text = _markup_text(semantic or soup.body or soup)
+    return RawFile([text], title=title or first_heading(text), author=author)
+
+
+def _markup_text(root: Any) -> str:
+    """Every heading, paragraph, list item and table row under ``root``, in order."""
     elements = root.find_all(_EMITTED)
     # One pass each, each ancestor visited once: per-element searches (``el.find``, ``find_parent``) made
     # deeply nested pages cost the square of their size.
@@ -118,8 +137,7 @@ def load_html(html: str) -> RawFile:
             lines.append(" | ".join(c for c in cells if c))
         else:
             lines.append(text + "\n")
-    text = normalise_text("\n".join(lines))
-    return RawFile([text], title=title or first_heading(text), author=author)
+    return normalise_text("\n".join(lines))
 
 
 def _ancestors_of(elements: list[Any]) -> set[int]:

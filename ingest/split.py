@@ -21,7 +21,7 @@ from ingest.formats import LoadError
 
 # Bump when the page text, the passages or their metadata change for the same file, or the quotable units whose
 # vectors ingestion precomputes (assistant.units): every file is read again.
-SPLIT_VERSION = 7
+SPLIT_VERSION = 8
 
 # A run of characters without a space longer than this is cut every this many characters (a real word or
 # address is shorter): a 100 KB text without spaces must not become one 100 KB « word », hence one passage.
