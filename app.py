@@ -683,7 +683,7 @@ def serve(args: argparse.Namespace, *, started: float | None = None) -> int:
                  f"{report.passages} passages.")
         assistant = Assistant(settings, embedder=embedder)
         assistant.retriever.load()  # load the index now, not on the first question
-        feedback = FeedbackStore(settings.feedback_path)
+        feedback = shared_state.feedback_store(settings)  # PostgreSQL in a server deployment
         app = build_app(settings, assistant, feedback=feedback)
     except (AssistantError, OSError) as exc:  # the one boundary at start-up: one French line
         return _start_failed(exc, loaded)
