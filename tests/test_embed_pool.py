@@ -203,7 +203,7 @@ def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, 
     run_ingest(settings, progress=False)
     before = store.current_generation(settings.data_dir)
     assert before is not None
-    for i in range(150):  # files enough that the run is still busy when it is killed
+    for i in range(1000):  # files enough that the run is still busy when it is killed (seconds on a quiet machine)
         (settings.corpus_dir / f"fiche-{i:03d}.md").write_text(
             f"# Fiche {i}\n\n" + " ".join(f"Les partenariats territoriaux numéro {i} mot{j}." for j in range(80)),
             encoding="utf-8")
