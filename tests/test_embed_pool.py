@@ -187,6 +187,14 @@ def _wait(condition, seconds: float = 60.0) -> bool:  # type: ignore[no-untyped-
     return False
 
 
+def _as_from_a_terminal() -> None:
+    """The job starts as a terminal starts it: SIGINT delivered and not ignored. An ignored or blocked SIGINT
+    survives exec, and an earlier test of the session may leave one in pytest's process (in the clean-clone
+    CI, the job then never saw the Ctrl+C and ended 0)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"ASSISTANT_EMBEDDER": "hash:256", "ASSISTANT_CORPUS_DIR": str(settings.corpus_dir),
@@ -208,7 +216,8 @@ def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, 
             f"# Fiche {i}\n\n" + " ".join(f"Les partenariats territoriaux numéro {i} mot{j}." for j in range(80)),
             encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "ingest", "--quiet"], cwd=ROOT, env=_env(settings),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=_as_from_a_terminal)
     try:
         workers: list[int] = []
 
