@@ -23,7 +23,7 @@ import numpy as np
 from assistant.calibration import Calibration
 from assistant.embeddings import CachedEmbeddings, NamedEmbeddings
 from assistant.lexical import analyze
-from assistant.ranker import RankedUnit, rank
+from assistant.ranker import RankedUnit, question_kind, rank, unit_has_kind
 from assistant.schema import Citation, Passage
 from assistant.sentences import sentence_spans
 from assistant.short_answer import ShortAnswer, short_answer
@@ -238,11 +238,23 @@ def select(
     order = {r.unit: i for i, r in enumerate(ranked)}
     chosen.sort(key=lambda u: order.get(u, len(order)))
     cov = coverage(question, chosen, passages, term_weights)
-    covered = cov >= calibration.coverage_floor or best >= calibration.confident_answer
+    covered = (cov >= calibration.coverage_floor or best >= calibration.confident_answer) and _holds_asked_time(
+        question, chosen)
     short = short_answer(question, ranked) if len(parts) == 1 else None
     if short is not None and short.confidence < calibration.short_answer_floor:
         short = None
     return Selection(chosen, ranked, short, cov, covered, parts)
+
+
+def _holds_asked_time(question: str, chosen: Sequence[Unit]) -> bool:
+    """A question asking for a délai or a durée is covered only by a quote that states a length of time.
+
+    Other kinds are not required: «Combien coûte le MOOC ?» is answered by «il est gratuit», «Qui décide… et
+    comment…» by a sentence without a name; a délai has no such answer in words alone.
+    """
+    if question_kind(question) != "duration":
+        return True
+    return any(unit_has_kind(u.text, "duration") for u in chosen)
 
 
 def build_extractive(

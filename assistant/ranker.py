@@ -37,7 +37,7 @@ from assistant.schema import Passage
 from assistant.text import fold
 from assistant.units import Unit
 
-QuestionKind = Literal["number", "date", "entity", "link", "place", "definition", "other"]
+QuestionKind = Literal["duration", "number", "date", "entity", "link", "place", "definition", "other"]
 
 FEATURES = (
     "dense",
@@ -74,6 +74,12 @@ _ASKING_QUI = (r"(?:^\s*(?:et |mais |alors |donc |bon )?|[,;:(]\s*|\b(?:par|a|au
                r"envers|contre|sur|c'est|est-ce) )(?:qu'est-ce )?qui\b|\bqui\s*\?")
 
 _KIND_PATTERNS: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
+    # A délai or a durée is answered by a length of time («dix ans», «5 jours»), not by any figure or date:
+    # «le permis déposé avant le 31 décembre 2019» does not say how long an instruction takes.
+    ("duration", re.compile(
+        r"\b(combien de (?:temps|jours|semaines|mois|annees|ans|heures)|"
+        r"quel(?:le)?s? (?:est |sont |etait )?(?:le |la |les )?(?:duree|delai)s?\b|"
+        r"pendant combien|en combien de temps|au bout de combien)")),
     ("date", re.compile(
         r"\b(quand|en quelle annee|a quelle date|quelle date|depuis quand|jusqu'a quand|quelle annee|"
         r"en quel siecle|quel siecle|a quelle epoque|de quand date)\b")),
@@ -192,12 +198,21 @@ def _question_words(question: str) -> frozenset[str]:
 _LINK = re.compile(r"https?://|www\.|\b[\w-]+\.(?:fr|org|com|eu|net|info)\b", re.IGNORECASE)
 
 
+_DURATION = re.compile(
+    r"\b(?:\d+(?:[,.]\d+)?|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|"
+    r"quarante|cinquante|soixante|cent|quelques|plusieurs)\s+(?:jours?|semaines?|mois|ans|annees?|heures?|"
+    r"minutes?|trimestres?|semestres?|decennies?|siecles?)\b"
+)
+
+
 def unit_has_kind(text: str, kind: QuestionKind, question: str = "") -> bool:
     """Whether the unit holds the kind of thing the question asks for.
 
     For « qui ? » the name must be one the question does not already say: « Le Comité 21 a publié
     un guide » does not answer « avec quels partenaires le Comité 21 a-t-il fait son guide ? ».
     """
+    if kind == "duration":
+        return bool(_DURATION.search(_fold(text)))
     if kind == "number":
         return bool(_NON_YEAR_NUMBER.search(text)) or "%" in text
     if kind == "date":

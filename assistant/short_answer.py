@@ -31,6 +31,12 @@ _YEAR_ONLY = re.compile(r"^(?:en |de |entre )?(1[5-9]\d\d|20\d\d)$")
 _MONTHS = (
     "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre"
 )
+_DURATION_SPAN = re.compile(
+    r"(?:(?:plus de|moins de|près de|environ|jusqu'à|jusqu’à)\s+)?"
+    rf"(?:{_NUM}|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|quarante|cinquante|"
+    r"soixante|cent)\s+(?:jours?|semaines?|mois|ans|années?|heures?|minutes?|trimestres?|semestres?|décennies?)\b",
+    re.IGNORECASE,
+)
 _DATE_SPAN = re.compile(
     rf"\b(?:(?:le\s+)?\d{{1,2}}(?:er)?\s+(?:{_MONTHS})\s+\d{{4}}|(?:{_MONTHS})\s+\d{{4}}|"
     r"(?:de|entre)\s+(?:1[5-9]\d\d|20\d\d)\s+(?:à|et)\s+(?:1[5-9]\d\d|20\d\d)|"
@@ -62,7 +68,9 @@ def _trimmed(text: str, start: int, end: int) -> str:
 
 def _candidates(text: str, kind: QuestionKind, question: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    if kind == "number":
+    if kind == "duration":
+        spans = [m.span() for m in _DURATION_SPAN.finditer(text)]
+    elif kind == "number":
         for m in _NUMBER_SPAN.finditer(text):
             if _YEAR_ONLY.match(m.group(0).strip()):
                 continue  # « combien » is rarely answered by a year
@@ -86,7 +94,7 @@ def short_answer(question: str, ranked: Sequence[RankedUnit]) -> ShortAnswer | N
     """The short answer and its confidence, or None when the question does not call for one."""
     kind = question_kind(question)
     # Names («qui ?») were right in fewer than 4 short answers out of 10 on PIAF's tuning half: not offered.
-    if kind not in ("number", "date") or not ranked:
+    if kind not in ("duration", "number", "date") or not ranked:
         return None
     top = ranked[0]
     text = top.unit.text
@@ -104,7 +112,7 @@ def short_answer(question: str, ranked: Sequence[RankedUnit]) -> ShortAnswer | N
 
     best = max(spans, key=lambda s: (closeness(s), -s[0]))
     answer = _trimmed(text, *best)
-    if not answer or (set(analyze(answer)) <= q_terms and kind != "number"):
+    if not answer or (set(analyze(answer)) <= q_terms and kind not in ("number", "duration")):
         return None
     # Sure only when the quote itself is likely right and holds one such figure or date: measured on PIAF,
     # a second candidate in the quote halves the precision.

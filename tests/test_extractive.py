@@ -31,6 +31,9 @@ CAL = load_calibration(EMBEDDER.name)  # the uncalibrated profile: no cosine flo
     ("question", "kind"),
     [
         ("Combien d'organisations compte le collectif ?", "number"),
+        ("Quel est le délai d'instruction d'un permis de construire ?", "duration"),
+        ("au bout de combien de temps on voit des résultats ?", "duration"),
+        ("Quelle est la durée du contrat ?", "duration"),
         ("Quel est le montant des frais de raccordement ?", "number"),
         ("Quel pourcentage des maires pilotent la démarche ?", "number"),
         ("les gens veulent que la mairie travaille avec les assos ? y a des chiffres ?", "number"),
@@ -163,6 +166,28 @@ def test_not_covered_when_the_quotes_miss_the_question_words() -> None:
     covered = "Que propose le kit co-construction territoriale ?"
     text, citations, _ = build_extractive(covered, passages, EMBEDDER, strict)
     assert citations and "charte" in text
+
+
+def test_a_delai_is_answered_by_a_length_of_time_not_by_a_date() -> None:
+    assert unit_has_kind("Les copropriétaires disposent d'une période de dix ans pour payer.", "duration")
+    assert unit_has_kind("Cet arrêt annuel aura une durée maximale de 5 jours.", "duration")
+    assert not unit_has_kind("Le permis de construire déposé avant le 31 décembre 2019 bénéficie d'une majoration.",
+                             "duration")
+    q = "Quel est le délai d'instruction d'un permis de construire pour une maison individuelle ?"
+    dates = [make_passage("Les immeubles dont le permis de construire est déposé avant le 31 décembre 2019 "
+                          "bénéficient d'une majoration de 7,5 kWh par mètre carré.")]
+    text, citations, sel = build_extractive(q, dates, EMBEDDER, CAL)
+    assert citations == [] and not sel.covered and text.startswith("Je n'ai pas trouvé de réponse")
+    lengths = [make_passage("Le délai d'instruction d'un permis de construire pour une maison individuelle est "
+                            "de deux mois.")]
+    text, citations, sel = build_extractive(q, lengths, EMBEDDER, CAL)
+    assert citations and sel.covered and "deux mois" in text
+
+
+def test_short_answer_to_a_duration_question_is_the_length_of_time() -> None:
+    top = "Cet arrêt annuel aura une durée maximale de 5 jours, prévenu 20 jours avant, depuis 2019."
+    sa = short_answer("Combien de temps peut durer l'arrêt annuel ?", _ranked(top, "Autre."))
+    assert sa is not None and sa.text in top and sa.text.startswith("5 jours") and sa.candidates == 2
 
 
 def test_short_answer_line_comes_first_and_is_checkable() -> None:
