@@ -40,6 +40,7 @@ CAL = load_calibration(EMBEDDER.name)  # the uncalibrated profile: no cosine flo
         ("Quelles statistiques sur les partenariats ?", "number"),
         ("En quelle année Le RAMEAU a-t-il été créé ?", "date"),
         ("Depuis quand l'Observatoire existe-t-il ?", "date"),
+        ("Quelle est la date limite pour s'inscrire sur les listes électorales ?", "date"),
         ("Qui organise le MOOC ?", "entity"),
         ("Quel organisme publie les indices du bois ?", "entity"),
         ("Où trouver le kit ?", "link"),
