@@ -540,11 +540,8 @@ def start_retention(settings: Settings, feedback: FeedbackStore) -> threading.Th
     """With ``ASSISTANT_RETENTION_DAYS``, purge the answer log now and then once a day (export first)."""
     if settings.retention_days <= 0:
         return None
-    if settings.server_deployment:
-        # The purge is written for the SQLite log; PostgreSQL's is not purged yet (it says so rather than fail).
-        log.warning("ASSISTANT_RETENTION_DAYS n'est pas encore appliqué en déploiement serveur (PostgreSQL) : "
-                    "le journal des réponses est conservé.")
-        return None
+    # In a server deployment every replica runs this too: the database serializes the purges (one exports
+    # and deletes, the others then find nothing left).
 
     def loop() -> None:
         while True:

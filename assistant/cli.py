@@ -234,18 +234,14 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
 def _feedback(settings: Settings, args: argparse.Namespace) -> int:
     from assistant import shared_state
-    from assistant.feedback import FeedbackStore, apply_retention
+    from assistant.feedback import apply_retention
 
     if args.action == "purge":
-        if settings.server_deployment:
-            print("Erreur : la purge du journal n'est pas encore disponible en déploiement serveur (PostgreSQL).",
-                  file=sys.stderr)
-            return 2
         days = settings.retention_days if args.days is None else args.days
         if days <= 0:
             print("Erreur : indiquez la rétention en jours (--days N ou ASSISTANT_RETENTION_DAYS).", file=sys.stderr)
             return 2
-        purge = apply_retention(FeedbackStore(settings.feedback_path), days, settings.retention_archive_dir)
+        purge = apply_retention(shared_state.feedback_store(settings), days, settings.retention_archive_dir)
         if purge.archive is None:
             print(f"Rien à purger : aucune réponse de plus de {days} jours.", file=sys.stderr)
         else:
@@ -263,11 +259,11 @@ def _feedback(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
-    from assistant.audit import AuditLog
+    from assistant import shared_state
 
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
-        count = AuditLog(settings.feedback_path).export(out, fmt=args.format)
+        count = shared_state.audit_log(settings).export(out, fmt=args.format)
     finally:
         if args.out:
             out.close()

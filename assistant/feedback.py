@@ -4,6 +4,8 @@ Every answer is logged (question, standalone question, text, mode, citations,
 the retrieved passages with their scores, the public settings) so that staff
 can see later exactly what the assistant read and cited. Feedback (👍/👎, tags,
 a comment) points to an answer. Maintainers export the feedback as CSV or JSONL.
+The same file holds the corpus audit trail (:mod:`assistant.audit`, table ``audit``),
+through the same connection helper and clock.
 
 One short-lived connection per call: the app answers from several threads, and
 SQLite's WAL mode lets readers and one writer work side by side.
@@ -63,6 +65,17 @@ CREATE TABLE IF NOT EXISTS feedback (
     comment TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    file TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_doc ON audit(doc_id);
 """
 
 EXPORT_COLUMNS = (
@@ -134,12 +147,16 @@ def checked_feedback(rating: str | None, tags: Sequence[str], comment: str) -> t
     return rating, list(dict.fromkeys(tags)), comment
 
 
-def _now() -> str:
+def now() -> str:
+    """The stores' clock: ISO 8601, UTC, to the second (answers, feedback and the audit trail alike)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class FeedbackStore:
-    """The answers log and the feedback table of one SQLite file (created on first write)."""
+    """The answers log and the feedback table of one SQLite file (created on first write).
+
+    :meth:`connect` and :meth:`exists` are also the audit trail's way into the same file.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -147,7 +164,9 @@ class FeedbackStore:
         self.unwritable = False  # set once a write failed (read-only folder, full disk): answers still go out
 
     @contextmanager
-    def _connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+    def connect(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One connection, one transaction (committed when the block ends without error); the file and its
+        tables are created on the first write."""
         if write and not self._ready:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(self.path, timeout=30)) as conn:
@@ -159,7 +178,7 @@ class FeedbackStore:
             with conn:  # one transaction, committed on success
                 yield conn
 
-    def _exists(self) -> bool:
+    def exists(self) -> bool:
         return self._ready or self.path.exists()
 
     # -- writing -------------------------------------------------------------------------
@@ -187,11 +206,11 @@ class FeedbackStore:
 
     def _insert_answer(self, answer_id: str, answer: Answer, settings: dict[str, Any], channel: str,
                        plain_language: bool) -> None:
-        with self._connect(write=True) as conn:
+        with self.connect(write=True) as conn:
             conn.execute(
                 "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    answer_id, _now(), channel, answer.question, answer.standalone_question, answer.text,
+                    answer_id, now(), channel, answer.question, answer.standalone_question, answer.text,
                     answer.mode, int(plain_language), int(answer.abstained), answer.notice,
                     _dumps([c.to_json() for c in answer.citations]),
                     _dumps([p.to_json() for p in answer.passages]),
@@ -208,12 +227,12 @@ class FeedbackStore:
         if self.unwritable:
             raise FeedbackError("Votre avis n'a pas pu être enregistré : le stockage des retours n'est pas "
                                 "accessible en écriture.")
-        with self._connect(write=True) as conn:
+        with self.connect(write=True) as conn:
             if conn.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone() is None:
                 raise FeedbackError("Cette réponse est introuvable : votre avis n'a pas pu être enregistré.")
             cursor = conn.execute(
                 "INSERT INTO feedback (answer_id, created_at, rating, tags, comment) VALUES (?, ?, ?, ?, ?)",
-                (answer_id, _now(), rating, _dumps(tags), comment),
+                (answer_id, now(), rating, _dumps(tags), comment),
             )
             return int(cursor.lastrowid or 0)
 
@@ -221,26 +240,26 @@ class FeedbackStore:
 
     def list_answers(self, limit: int = 100) -> list[AnswerRecord]:
         """The most recent answers first."""
-        if not self._exists():
+        if not self.exists():
             return []
-        with self._connect() as conn:
+        with self.connect() as conn:
             rows = conn.execute(
                 "SELECT * FROM answers ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
             ).fetchall()
         return [_answer_record(r) for r in rows]
 
     def get_answer(self, answer_id: str) -> AnswerRecord | None:
-        if not self._exists():
+        if not self.exists():
             return None
-        with self._connect() as conn:
+        with self.connect() as conn:
             row = conn.execute("SELECT * FROM answers WHERE id = ?", (answer_id,)).fetchone()
         return _answer_record(row) if row else None
 
     def list_feedback(self, answer_id: str | None = None) -> list[FeedbackRecord]:
-        if not self._exists():
+        if not self.exists():
             return []
         query = "SELECT * FROM feedback" + (" WHERE answer_id = ?" if answer_id else "") + " ORDER BY id"
-        with self._connect() as conn:
+        with self.connect() as conn:
             rows = conn.execute(query, (answer_id,) if answer_id else ()).fetchall()
         return [
             FeedbackRecord(r["id"], r["answer_id"], r["created_at"], r["rating"], json.loads(r["tags"]), r["comment"])
@@ -257,10 +276,10 @@ class FeedbackStore:
         written (full disk, no rights), nothing is deleted and the error says so in French. Feedback given
         after the cutoff on an older answer goes with that answer, so that no feedback points nowhere.
         """
-        if not self._exists():
+        if not self.exists():
             return Purge(0, 0, None)
-        stamp = cutoff.astimezone(UTC).isoformat(timespec="seconds")
-        with self._connect(write=True) as conn:
+        stamp = cutoff_stamp(cutoff)
+        with self.connect(write=True) as conn:
             conn.execute("BEGIN IMMEDIATE")  # no answer is logged between the export and the delete
             answers = conn.execute("SELECT * FROM answers WHERE created_at < ? ORDER BY created_at, rowid",
                                    (stamp,)).fetchall()
@@ -272,20 +291,8 @@ class FeedbackStore:
                 feedback.setdefault(r["answer_id"], []).append(
                     {"id": r["id"], "created_at": r["created_at"], "rating": r["rating"],
                      "tags": json.loads(r["tags"]), "comment": r["comment"]})
-            archive = archive_dir / f"journal-avant-{stamp[:10]}-{uuid.uuid4().hex[:6]}.jsonl"
-            try:
-                archive_dir.mkdir(parents=True, exist_ok=True)
-                with archive.open("x", encoding="utf-8") as fh:
-                    for row in answers:
-                        record = asdict(_answer_record(row)) | {"feedback": feedback.get(row["id"], [])}
-                        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            except OSError as exc:
-                with suppress(OSError):  # a half-written export goes; there may be no folder at all
-                    archive.unlink()
-                raise FeedbackError(f"Le journal n'a pas été purgé : l'export préalable dans {archive_dir} a "
-                                    f"échoué ({exc.strerror or exc}) ; rien n'a été supprimé.") from exc
+            archive = write_archive([asdict(_answer_record(row)) | {"feedback": feedback.get(row["id"], [])}
+                                     for row in answers], archive_dir, stamp)
             given = conn.execute("DELETE FROM feedback WHERE answer_id IN (SELECT id FROM answers "
                                  "WHERE created_at < ?)", (stamp,)).rowcount
             conn.execute("DELETE FROM answers WHERE created_at < ?", (stamp,))
@@ -309,13 +316,13 @@ class FeedbackStore:
             flat["tags"] = ";".join(row["tags"])
             flat["citations"] = _dumps(row["citations"])
             flat["settings"] = _dumps(row["settings"])
-            writer.writerow({k: _csv_safe(v) for k, v in flat.items()})
+            writer.writerow({k: csv_safe(v) for k, v in flat.items()})
         return len(rows)
 
     def _export_rows(self) -> list[dict[str, Any]]:
-        if not self._exists():
+        if not self.exists():
             return []
-        with self._connect() as conn:
+        with self.connect() as conn:
             rows = conn.execute(
                 "SELECT f.id AS feedback_id, f.created_at AS feedback_at, f.rating, f.tags, f.comment, "
                 "a.id AS answer_id, a.created_at AS answered_at, a.channel, a.question, a.standalone_question, "
@@ -332,6 +339,37 @@ class FeedbackStore:
                 row[key] = json.loads(row[key])
             out.append(row)
         return out
+
+
+def cutoff_stamp(cutoff: datetime) -> str:
+    """The purge's cutoff written as the stores write ``created_at`` (compared as text)."""
+    return cutoff.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def write_archive(records: list[dict[str, Any]], archive_dir: Path, stamp: str) -> Path:
+    """Write a purge's records (one answer a line, with its ``feedback`` list) to a new JSONL file in
+    ``archive_dir`` and flush it to disk; the file. Called inside the purge's transaction, before any row goes:
+    when it fails, a French :class:`FeedbackError` says nothing was deleted."""
+    archive = archive_dir / f"journal-avant-{stamp[:10]}-{uuid.uuid4().hex[:6]}.jsonl"
+    try:
+        archive_dir.mkdir(parents=True, exist_ok=True)
+        with archive.open("x", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        # The new name too, so that a power cut after the delete cannot lose the file's directory entry.
+        folder = os.open(archive_dir, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError as exc:
+        with suppress(OSError):  # a half-written export goes; there may be no folder at all
+            archive.unlink()
+        raise FeedbackError(f"Le journal n'a pas été purgé : l'export préalable dans {archive_dir} a "
+                            f"échoué ({exc.strerror or exc}) ; rien n'a été supprimé.") from exc
+    return archive
 
 
 def apply_retention(store: FeedbackStore, days: int, archive_dir: Path, *, now: datetime | None = None) -> Purge:
@@ -368,7 +406,8 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _csv_safe(value: Any) -> Any:
+def csv_safe(value: Any) -> Any:
+    """A cell that a spreadsheet will show as text, never run as a formula."""
     # A comment such as "=HYPERLINK(…)" must stay text when a maintainer opens the CSV in a spreadsheet.
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value

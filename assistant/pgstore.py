@@ -7,7 +7,7 @@ Several app replicas share one database. What they share through it:
   Publishing inserts the archive and moves the pointer in one transaction, so every replica sees the old
   generation or the new one, never a mix, and a replica starting during a re-index finds the last one
   that was complete;
-- the answer log and the feedback (:mod:`assistant.pgfeedback`);
+- the answer log, the feedback and the corpus audit trail (:mod:`assistant.pgfeedback`);
 - the last ingestion run's statuses (the Sources tab).
 
 Why archives in PostgreSQL rather than a shared folder: the replicas already need the database, a
@@ -36,9 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Any constant of our own: the advisory locks of the migrations and of the ingestion job.
+# Any constant of our own: the advisory locks of the migrations, of the ingestion job and of the retention purge.
 _MIGRATION_LOCK = 7_151_001
 _INGEST_LOCK = 7_151_002
+RETENTION_LOCK = 7_151_003
 
 # Append only: a version once released never changes (a replica of an older release refuses a newer schema).
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -84,6 +85,20 @@ CREATE TABLE last_ingest_run (
     singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
     report JSONB NOT NULL
 );
+"""),
+    # The corpus audit trail (who added, replaced, described or removed what, and when), as in the SQLite file.
+    (2, """
+CREATE TABLE audit (
+    id BIGSERIAL PRIMARY KEY,
+    at TEXT NOT NULL,
+    "user" TEXT NOT NULL,
+    action TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    file TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail JSONB NOT NULL
+);
+CREATE INDEX audit_doc ON audit(doc_id);
 """),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -1,7 +1,7 @@
 """Where the state replicas share lives: local files (the default) or PostgreSQL (``ASSISTANT_DEPLOYMENT=server``).
 
 The rest of the code asks here, with its settings, for the current generation, the feedback store, the
-ingestion lock and the last run's statuses; only this module knows the two deployments apart.
+audit trail, the ingestion lock and the last run's statuses; only this module knows the two deployments apart.
 
 In a server deployment, ``data_dir`` is a local cache: a published generation's files (BM25 index,
 catalog, record manager) are unpacked from the database into ``data_dir/generations/<name>`` the first
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import store
+from assistant.audit import AuditLog
 from assistant.feedback import FeedbackStore
 from assistant.pgstore import Database, DatabaseError
 from assistant.settings import Settings
@@ -154,6 +155,15 @@ def feedback_store(settings: Settings) -> FeedbackStore:
 
         return PgFeedbackStore(database(settings))
     return FeedbackStore(settings.feedback_path)
+
+
+def audit_log(settings: Settings) -> AuditLog:
+    """The corpus audit trail: a table of the feedback store (its SQLite file, or the deployment's database)."""
+    if settings.server_deployment:
+        from assistant.pgfeedback import PgAuditLog
+
+        return PgAuditLog(database(settings))
+    return AuditLog(settings.feedback_path)
 
 
 def write_last_run(settings: Settings, data: dict[str, Any]) -> None:

@@ -57,9 +57,9 @@ class AppContext:
         # The route's allow-list is the catalog of the generation the assistant is answering from.
         library = DocumentLibrary(settings, assistant.retriever.catalog)
         feedback = feedback or shared_state.feedback_store(settings)
-        # The audit trail lives in the local feedback file (not yet in PostgreSQL for a server deployment);
-        # corpus changes reuse the answers' embedder.
-        audit = AuditLog(settings.feedback_path)
+        # The audit trail is kept with the feedback (PostgreSQL in a server deployment); corpus changes reuse
+        # the answers' embedder.
+        audit = shared_state.audit_log(settings)
         jobs = JobQueue(settings, lambda: assistant.embedder, audit)
         return cls(settings, assistant, feedback, library, audit, jobs)
 

@@ -58,6 +58,8 @@ CASES: dict[str, tuple[str, ...]] = {
     "croissance bornée : sessions gardées en mémoire, rétention du journal avec export avant purge": (
         "tests/hostile/test_sessions.py",
         "tests/hostile/test_retention.py",
+        "tests/test_server_audit_retention.py::test_a_failed_export_deletes_nothing_in_postgresql",
+        "tests/test_server_audit_retention.py::test_replicas_purging_at_once_export_and_delete_once",
     ),
 }
 
