@@ -81,7 +81,8 @@ _KIND_PATTERNS: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
         r"quel(?:le)?s? (?:est |sont |etait )?(?:le |la |les )?(?:duree|delai)s?\b|"
         r"pendant combien|en combien de temps|au bout de combien)")),
     ("date", re.compile(
-        r"\b(quand|en quelle annee|a quelle date|quelle date|quelle est la date|la date limite|depuis quand|jusqu'a quand|quelle annee|"
+        r"\b(quand|en quelle annee|a quelle date|quelle date|quelle est la date|la date limite|"
+        r"depuis quand|jusqu'a quand|quelle annee|"
         r"en quel siecle|quel siecle|a quelle epoque|de quand date)\b")),
     ("number", re.compile(
         r"\b(combien|quel(?:le)?s? (?:est |sont |etait )?(?:le |la |les )?(?:nombre|pourcentage|part|proportion|"
