@@ -192,6 +192,8 @@ def test_edition_cells_and_replacements_from_the_audit_trail() -> None:
     assert "remplace l'édition précédente (depuis le 01/11/2026)" in table
     assert "31/01/2025<br>" in table  # an ISO label in the French order
     assert '<td data-label="Édition">' in table
+    assert [render.edition_of(x) for x in ("12/03/2026", "1er mars 2026", "mars 2026", "2020, après les élections")] \
+        == ["du 12/03/2026", "du 1er mars 2026", "de mars 2026", "de 2020, après les élections"]
 
 
 # -- staging folder sweep ----------------------------------------------------------------------------------

@@ -399,9 +399,12 @@ def render_status(status: Mapping[str, Any]) -> str:
     return guard(f'<p class="statut" role="status">{" · ".join(parts)}</p>')
 
 
+_DAY_FIRST = re.compile(r"\d{1,2}(?:er)?[\s/.-]")  # a label that starts with the day of the month
+
+
 def edition_of(label: str) -> str:
-    """« du 12/03/2026 », « de mars 2026 »: the words after « l'édition »."""
-    return f"{'du' if label[:1].isdigit() else 'de'} {label}"
+    """« du 12/03/2026 », « du 1er mars 2026 », but « de mars 2026 », « de 2020 »: the words after « l'édition »."""
+    return f"{'du' if _DAY_FIRST.match(label) else 'de'} {label}"
 
 
 def edition_day(label: str, indexed_at: str = "") -> str:
