@@ -37,6 +37,7 @@ from assistant.errors import AssistantError
 from assistant.feedback import NEGATIVE_TAGS, POSITIVE_TAGS, FeedbackStore, apply_retention
 from assistant.schema import Answer
 from assistant.settings import Settings
+from ingest.corpus_edit import sweep_staging
 from webui import render
 from webui.accessibility import accessibility_router
 from webui.context import GENERIC_ERROR, AppContext, answer_mode, turn_choices, user_error
@@ -461,6 +462,11 @@ def build_app(settings: Settings, assistant: Assistant | None = None, *,
               feedback: FeedbackStore | None = None) -> FastAPI:
     """The whole web app (FastAPI, Gradio mounted at ``/``), ready for uvicorn."""
     ctx = AppContext.create(settings, assistant, feedback)
+    if settings.management_enabled:
+        try:  # uploads a killed process left behind (old enough that no live replica still owns them)
+            sweep_staging(settings)
+        except OSError as exc:
+            log.warning("Dossier des téléversements non nettoyé (%s) : %s", settings.corpus_dir, exc)
     mounted: dict[str, Any] = {}
 
     def password_user(cookies: Mapping[str, str]) -> str | None:

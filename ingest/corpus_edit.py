@@ -6,6 +6,12 @@ server makes up, with its size counted while it streams in, then read by the ing
 extension) so that a refusal gives the same French reason as ``python -m ingest``. Only a file that passed
 is moved into the corpus, under a safe name derived from its title, never from the client's path.
 
+Until the ingestion job has indexed a change, the change can be taken back (:class:`Undo`): the manifest's
+text before it is kept in memory, and every file it displaced waits in the staging folder. A file that
+passed the upload checks but fails in the ingestion itself (splitting, passage budget) thus leaves the
+corpus as it was. Files left in the staging folder by a process killed mid-action are swept
+(:func:`sweep_staging`) once they are older than any live action could be.
+
 The manifest (``sources.yaml``) is edited with ruamel.yaml, which keeps its comments and layout; the
 edited text is validated with :func:`ingest.manifest.parse_manifest` before it replaces the file
 atomically. These functions are not safe to call concurrently: the job queue (:mod:`ingest.jobs`) runs
@@ -16,11 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import re
+import time
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -30,13 +38,20 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from assistant import shared_state, store
+from assistant.catalog import CatalogEntry
 from assistant.errors import AssistantError
 from assistant.settings import Settings
 from ingest.ids import slug
 from ingest.load import RESERVED_NAMES, SUFFIX_FORMATS, LoadError, LoadLimits, corpus_files, load_file
 from ingest.manifest import ManifestError, parse_manifest
 
+log = logging.getLogger("assistant.jobs")
+
 STAGING_DIR = "_televersements"
+# A staged upload waits for its turn in the queue, then its job runs one incremental ingestion (minutes). Another
+# replica sharing the corpus folder may be in the middle of such an action: only files older than this are
+# leftovers of a process that was killed.
+STAGING_SAFE_AGE_S = 6 * 3600
 MANIFEST = "sources.yaml"
 DEFAULT_LICENCE = "non précisée (document ajouté depuis l'interface)"
 MAX_FIELD_CHARS = 300
@@ -158,6 +173,71 @@ def discard(staged: StagedFile) -> None:
     staged.path.unlink(missing_ok=True)
 
 
+def sweep_staging(settings: Settings, older_than_s: float = STAGING_SAFE_AGE_S) -> int:
+    """Delete the staging folder's files older than ``older_than_s`` (leftovers of a killed process); one log
+    line says how many and where. Returns how many were deleted."""
+    staging = settings.corpus_dir / STAGING_DIR
+    if not staging.is_dir():
+        return 0
+    limit = time.time() - older_than_s
+    removed = 0
+    for path in staging.iterdir():
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another replica swept it first
+            continue
+    if removed:
+        log.info("Téléversements abandonnés supprimés : %d fichier(s) dans %s", removed, staging)
+    return removed
+
+
+@dataclass
+class Undo:
+    """How to put the corpus back as it was before a change, until the change's ingestion has succeeded."""
+
+    corpus: Path
+    manifest: str | None  # the manifest's text before the change; None: there was none
+    added: list[Path] = field(default_factory=list)  # files the change put into the corpus
+    kept: list[tuple[Path, Path]] = field(default_factory=list)  # (backup in the staging folder, original path)
+
+    @classmethod
+    def begin(cls, corpus: Path) -> Undo:
+        path = corpus / MANIFEST
+        return cls(corpus, path.read_text(encoding="utf-8") if path.exists() else None)
+
+    def keep(self, path: Path) -> None:
+        """Move ``path`` out of the corpus into the staging folder, to be put back by :meth:`rollback`."""
+        staging = self.corpus / STAGING_DIR
+        staging.mkdir(parents=True, exist_ok=True)
+        backup = staging / f"{uuid.uuid4().hex}.ancien"
+        os.replace(path, backup)
+        os.utime(backup)  # its age counts from now for the sweep, not from the old file's last change
+        self.kept.append((backup, path))
+
+    def rollback(self) -> None:
+        # New files go first: a new edition may have taken the old one's name.
+        for path in self.added:
+            path.unlink(missing_ok=True)
+        for backup, original in reversed(self.kept):
+            os.replace(backup, original)
+        manifest = self.corpus / MANIFEST
+        if self.manifest is None:
+            manifest.unlink(missing_ok=True)
+        else:
+            tmp = self.corpus / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
+            tmp.write_text(self.manifest, encoding="utf-8")
+            os.replace(tmp, manifest)
+        self.added, self.kept = [], []
+
+    def commit(self) -> None:
+        """The change is indexed: the displaced files are not needed any more."""
+        for backup, _ in self.kept:
+            backup.unlink(missing_ok=True)
+        self.added, self.kept = [], []
+
+
 # -- manifest ----------------------------------------------------------------------------------------
 
 
@@ -216,12 +296,17 @@ def _new_entry(doc_id: str, rel: str, described: Description) -> CommentedMap:
 
 def _served_file(settings: Settings, doc_id: str) -> tuple[str, str] | None:
     """(corpus-relative file, file hash) of ``doc_id`` in the served index."""
+    entry = _served_entry(settings, doc_id)
+    return (entry.source_path, entry.file_hash) if entry is not None else None
+
+
+def _served_entry(settings: Settings, doc_id: str) -> CatalogEntry | None:
     generation = shared_state.current_generation(settings)
     if generation is None:
         return None
     for rel, entry in store.read_catalog(generation).documents.items():
         if entry.doc_id == doc_id:
-            return rel, entry.file_hash
+            return replace(entry, source_path=rel)
     return None
 
 
@@ -271,6 +356,12 @@ def _today() -> str:
     return datetime.now(UTC).strftime("%d/%m/%Y")
 
 
+def _day(iso: str) -> str:
+    """``2026-11-30T…`` → ``30/11/2026`` (anything else unchanged)."""
+    match = re.match(r"(\d{4})-(\d{2})-(\d{2})", iso)
+    return f"{match[3]}/{match[2]}/{match[1]}" if match else iso
+
+
 @dataclass(frozen=True)
 class Change:
     """What a change did, for the job's summary and the audit trail."""
@@ -282,6 +373,8 @@ class Change:
     old_hash: str = ""
     new_hash: str = ""
     title: str = ""
+    old_edition: str = ""  # the edition replaced: its manifest label, else the day it was indexed
+    undo: Undo | None = field(default=None, repr=False, compare=False)
 
 
 def add_document(settings: Settings, staged: StagedFile, described: Description) -> Change:
@@ -289,6 +382,7 @@ def add_document(settings: Settings, staged: StagedFile, described: Description)
     described = described.checked(need_title=False)
     title = described.title or staged.title or _base_name(PurePosixPath(staged.client_name).stem).replace("-", " ")
     described = Description(title, described.publisher, described.url, described.edition or _today())
+    undo = Undo.begin(corpus)
     data = _read_manifest(corpus)
     taken = _taken_ids(settings, data)
     name = _free_name(corpus, _base_name(title), staged.suffix, taken)
@@ -296,23 +390,27 @@ def add_document(settings: Settings, staged: StagedFile, described: Description)
     data["documents"].append(_new_entry(doc_id, name, described))
     target = corpus / name
     os.replace(staged.path, target)
+    undo.added.append(target)
     try:
         _write_manifest(corpus, data)
     except BaseException:
-        target.unlink(missing_ok=True)
+        undo.rollback()
         raise
-    return Change("add", doc_id, name, new_hash=staged.sha256, title=title)
+    return Change("add", doc_id, name, new_hash=staged.sha256, title=title, undo=undo)
 
 
 def replace_document(settings: Settings, doc_id: str, staged: StagedFile, edition: str = "") -> Change:
     """The new edition takes the old one's id (citations keep pointing to the same document)."""
     corpus = settings.corpus_dir
     edition = Description(title="-", edition=edition).checked(need_title=False).edition or _today()
+    undo = Undo.begin(corpus)
     data = _read_manifest(corpus)
     entry, old_rel = _locate(settings, data, doc_id)
     old_path = _safe_rel(old_rel, corpus)
-    served = _served_file(settings, doc_id)
-    old_hash = served[1] if served else ""
+    served = _served_entry(settings, doc_id)
+    old_hash = served.file_hash if served else ""
+    old_edition = str(entry.get("edition") or "") if entry is not None else ""
+    old_edition = old_edition or (served.edition or _day(served.indexed_at) if served else "")
     if entry is None:  # a file without manifest entry: give it one, with what the index knew
         entry = _new_entry(doc_id, old_rel, Description(title=_title_of(settings, doc_id) or doc_id))
         data["documents"].append(entry)
@@ -324,25 +422,23 @@ def replace_document(settings: Settings, doc_id: str, staged: StagedFile, editio
         new_rel = (parent / name).as_posix()
     entry["file"] = new_rel
     entry["edition"] = edition
-    backup = old_path.with_name(f".{old_path.name}.{uuid.uuid4().hex}.old")
-    if old_path.exists():
-        os.replace(old_path, backup)
-    os.replace(staged.path, corpus / new_rel)
     try:
+        if old_path.exists():
+            undo.keep(old_path)  # put back if the new edition cannot be indexed
+        os.replace(staged.path, corpus / new_rel)
+        undo.added.append(corpus / new_rel)
         _write_manifest(corpus, data)
     except BaseException:
-        (corpus / new_rel).unlink(missing_ok=True)
-        if backup.exists():
-            os.replace(backup, old_path)
+        undo.rollback()
         raise
-    backup.unlink(missing_ok=True)
     return Change("replace", doc_id, new_rel, old_file=old_rel, old_hash=old_hash, new_hash=staged.sha256,
-                  title=str(entry.get("title", "")))
+                  title=str(entry.get("title", "")), old_edition=old_edition, undo=undo)
 
 
 def describe_document(settings: Settings, doc_id: str, described: Description) -> Change:
     corpus = settings.corpus_dir
     described = described.checked(need_title=True)
+    undo = Undo.begin(corpus)
     data = _read_manifest(corpus)
     entry, rel = _locate(settings, data, doc_id)
     if entry is None:
@@ -351,11 +447,12 @@ def describe_document(settings: Settings, doc_id: str, described: Description) -
     for key in ("title", "publisher", "url", "edition"):
         entry[key] = getattr(described, key) or ("non précisé" if key == "publisher" else "")
     _write_manifest(corpus, data)
-    return Change("describe", doc_id, rel, title=described.title)
+    return Change("describe", doc_id, rel, title=described.title, undo=undo)
 
 
 def remove_document(settings: Settings, doc_id: str) -> Change:
     corpus = settings.corpus_dir
+    undo = Undo.begin(corpus)
     data = _read_manifest(corpus)
     entry, rel = _locate(settings, data, doc_id)
     path = _safe_rel(rel, corpus)
@@ -369,8 +466,14 @@ def remove_document(settings: Settings, doc_id: str) -> Change:
             (corpus / MANIFEST).unlink()  # it described only this document: files without entry need none
         else:
             raise CorpusEditError("Le dernier document du manifeste ne peut pas être retiré.")
-    path.unlink(missing_ok=True)
-    return Change("remove", doc_id, rel, old_file=rel, old_hash=served[1] if served else "", title=title)
+    if path.exists():
+        try:
+            undo.keep(path)
+        except BaseException:
+            undo.rollback()
+            raise
+    return Change("remove", doc_id, rel, old_file=rel, old_hash=served[1] if served else "", title=title,
+                  undo=undo)
 
 
 def _title_of(settings: Settings, doc_id: str) -> str:

@@ -75,6 +75,14 @@ class IngestConfigError(AssistantError, RuntimeError):
     """Usage or configuration problem (exit status 2); message in French."""
 
 
+class RequiredFileError(AssistantError, RuntimeError):
+    """The file a run was asked to index could not be: nothing was published; message in French."""
+
+    def __init__(self, rel: str, reason: str) -> None:
+        super().__init__(f"le document n'a pas pu être indexé ({reason})")
+        self.rel, self.reason = rel, reason
+
+
 @dataclass
 class IngestReport:
     indexed: list[str] = field(default_factory=list)
@@ -186,12 +194,15 @@ def run_ingest(
     embedder: NamedEmbeddings | None = None,
     progress: bool = True,
     log: IO[str] | None = None,
+    required: str | None = None,
 ) -> IngestReport:
     """Index ``settings.corpus_dir`` into a new generation under ``settings.data_dir``.
 
     Three steps, under the data folder's lock: :func:`plan_ingest` decides what changed,
     :func:`build_generation` embeds it into a folder readers never see, and :func:`publish_generation`
-    completes that folder and switches readers to it.
+    completes that folder and switches readers to it. With ``required`` (a corpus-relative file: the one
+    a manager just uploaded), a failure to read or split that file raises :class:`RequiredFileError`
+    before anything is published or recorded: the served generation and ``last_run.json`` stay as they were.
     """
     started = time.perf_counter()
     log = log or sys.stderr
@@ -204,6 +215,8 @@ def run_ingest(
             with _run_embedder(settings, embedder) as run_embedder:
                 plan = plan_ingest(settings, entries, run_embedder, rebuild=rebuild, progress=progress, log=log)
                 built = build_generation(settings, plan, run_embedder, progress=progress, log=log)
+                if required is not None:
+                    _check_required(settings, plan, built, required)
                 return publish_generation(settings, plan, built, run_embedder, started=started, log=log)
     except AssistantError:
         raise
@@ -214,6 +227,15 @@ def run_ingest(
         if fault is None:
             raise
         raise fault from exc
+
+
+def _check_required(settings: Settings, plan: IngestPlan, built: BuiltGeneration | None, rel: str) -> None:
+    failure = next((f for f in plan.report.failed if f["path"] == rel), None)
+    if failure is None:
+        return
+    if built is not None:
+        store.discard_generation(settings, built.generation)  # never published: no reader ever saw it
+    raise RequiredFileError(rel, failure["reason"])
 
 
 @contextmanager

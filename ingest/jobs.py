@@ -5,6 +5,11 @@ A job applies one change to the corpus (:mod:`ingest.corpus_edit`), then runs th
 atomically. Its progress (the ingestion's progress bars, read as they are written) and its French
 summary are kept for the page to show. Every outcome is written to the audit trail.
 
+A job that fails — the uploaded file cannot be split into passages, the ingestion lock is held, the
+data folder is full — takes its change back (:class:`ingest.corpus_edit.Undo`): the corpus folder and
+its manifest are as they were before the action, and the served index never changed. Each job starts
+by sweeping the staging folder of the uploads that a killed process left behind.
+
 Nothing starts at import or construction: the worker thread starts with the first job.
 """
 
@@ -19,16 +24,23 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from assistant import shared_state
 from assistant.audit import ACTION_LABELS, AuditAction, AuditLog, now
 from assistant.embeddings import NamedEmbeddings
 from assistant.errors import AssistantError
 from assistant.settings import Settings
-from ingest.corpus_edit import Change
+from ingest.corpus_edit import Change, sweep_staging
 from ingest.index import IngestReport, run_ingest
 
 log = logging.getLogger("assistant.jobs")
 
-GENERIC_FAILURE = "L'opération a échoué à cause d'une erreur inattendue ; l'index en service n'a pas changé."
+GENERIC_FAILURE = "Échec : l'opération a été interrompue par une erreur inattendue."
+NOTHING_CHANGED = "Rien n'a été modifié : le corpus et l'index en service sont restés tels qu'avant la demande."
+PUBLISHED_ANYWAY = "La modification est pourtant en service : le nouvel index a été publié avant l'erreur."
+NOT_RESTORED = ("Attention : le corpus n'a pas pu être remis dans son état d'avant la demande ; prévenez "
+                "l'administrateur (détails dans le journal du serveur).")
+# The file a change must see indexed, or the change is taken back (a removal or a new description needs none).
+_MUST_INDEX = ("add", "replace")
 MAX_FINISHED = 50  # finished jobs kept for the page
 _BAR = re.compile(r"^(?P<desc>[^:]+):\s*(?P<pct>\d+)%.*?(?P<n>\d+)/(?P<total>\d+)")
 _PHASES = {"Fichiers": "Lecture des fichiers", "Passages": "Calcul des vecteurs des passages"}
@@ -153,27 +165,39 @@ class JobQueue:
     def _run(self, job: Job, apply: Callable[[], Change], cancel: Callable[[], None]) -> None:
         job.state = "en cours"
         job.progress = "Modification du corpus…"
+        try:
+            sweep_staging(self.settings)
+        except OSError:
+            log.exception("staging folder not swept")
         change: Change | None = None
         outcome, detail = "failed", dict[str, Any](job=job.id)
+        served = _served_generation(self.settings)
         try:
             change = apply()
             job.result_doc_id = change.doc_id
             job.progress = "Indexation…"
             report = run_ingest(self.settings, embedder=self._embedder(), progress=True,
-                                log=_ProgressSink(job))  # type: ignore[arg-type]
+                                log=_ProgressSink(job),  # type: ignore[arg-type]
+                                required=change.file if change.action in _MUST_INDEX else None)
+            if change.undo is not None:
+                change.undo.commit()
             job.summary = summary_of(change, report)
             job.state, job.percent, job.progress = "terminé", 100, "Terminé."
             outcome = "done"
             detail |= {"generation": report.generation, "passages": report.passages,
                        "old_hash": change.old_hash, "new_hash": change.new_hash, "old_file": change.old_file,
-                       "title": change.title}
-        except AssistantError as exc:
-            job.state, job.summary = "échec", f"Échec : {exc}"
-            detail["error"] = str(exc)
-        except Exception:
-            log.exception("corpus job %s failed", job.id)
-            job.state, job.summary = "échec", GENERIC_FAILURE
-            detail["error"] = "erreur inattendue"
+                       "old_edition": change.old_edition, "title": change.title}
+        except Exception as exc:
+            if isinstance(exc, AssistantError):
+                reason = str(exc)
+                job.summary = f"Échec : {reason.rstrip('.')}."
+            else:
+                log.exception("corpus job %s failed", job.id)
+                reason, job.summary = "erreur inattendue", GENERIC_FAILURE
+            job.state = "échec"
+            restored, sentence = self._take_back(change, served)
+            job.summary += f" {sentence}"
+            detail |= {"error": reason, "corpus_restored": restored}
         finally:
             if change is None:
                 cancel()
@@ -186,3 +210,31 @@ class JobQueue:
                     log.exception("audit trail not written for job %s", job.id)
         log.info("Gestion des documents : %s (%s) par %s : %s", ACTION_LABELS.get(job.action, job.action),
                  job.doc_id or job.result_doc_id, job.user, job.state)
+
+    def _take_back(self, change: Change | None, served: str) -> tuple[bool, str]:
+        """Undo a failed job's change to the corpus: whether the corpus is as before, and the sentence saying so."""
+        if change is None or change.undo is None:
+            return True, NOTHING_CHANGED  # never made: each edit function takes back its own partial work
+        now_served = _served_generation(self.settings)
+        if _UNKNOWN not in (served, now_served) and now_served != served:
+            # The new index was published before the failure: the corpus must keep matching it.
+            change.undo.commit()
+            return False, PUBLISHED_ANYWAY
+        try:
+            change.undo.rollback()
+        except OSError:
+            log.exception("corpus change of %s (%s) not taken back", change.doc_id, change.action)
+            return False, NOT_RESTORED
+        return True, NOTHING_CHANGED
+
+
+_UNKNOWN = "?"
+
+
+def _served_generation(settings: Settings) -> str:
+    """The served generation's name ("" for none; ``_UNKNOWN`` when its pointer cannot be read)."""
+    try:
+        generation = shared_state.current_generation(settings)
+    except Exception:  # database down: then no job could publish either
+        return _UNKNOWN
+    return generation.name if generation is not None else ""

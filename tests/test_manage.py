@@ -201,6 +201,22 @@ def test_hostile_uploads_are_refused_in_french_and_change_nothing(live: tuple[st
     assert not (root / "app.py").exists()
 
 
+def test_an_upload_that_fails_in_the_ingestion_changes_nothing(live: tuple[str, Settings, Path]) -> None:
+    """It passes the upload's checks (it loads), then the ingestion's splitter refuses it: taken back."""
+    url, settings, _ = live
+    before = _snapshot(settings)
+    manager = _login(url, *MANAGERS[0])
+    glued = "# Guide collé\n\nUn texte court. " + "x" * 5000 + "\n"
+    status, data = _call(url, manager, "POST", "/gerer/documents?nom=colle.md", glued.encode())
+    assert status == 202, data
+    job = _wait_jobs(url, manager)[0]
+    assert job["state"] == "échec" and "texte sans espaces" in job["summary"], job
+    assert "Rien n'a été modifié" in job["summary"]
+    assert _snapshot(settings) == before
+    failed = AuditLog(settings.feedback_path).entries(limit=1)[0]
+    assert (failed.action, failed.outcome, failed.detail["corpus_restored"]) == ("add", "failed", True)
+
+
 # -- add, ask, describe, replace, remove -------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ whether or not it produced a new generation.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from assistant.catalog import Catalog, CatalogEntry
 from assistant.embeddings import fold
 from assistant.settings import Settings
+from webui.editions import Replacement
 
 LAST_RUN = "last_run.json"  # written by ingest.index._write_last_run
 
@@ -33,6 +34,10 @@ class DocumentRow:
     status: str  # indexed | unchanged | failed
     reason: str = ""
     url: str = ""
+    edition: str = ""  # the manifest's edition label of the file indexed
+    file_hash: str = ""  # sha256 of that file: which edition is in service
+    replaces: str = ""  # the edition it replaced (label or day), "" unless a new edition put it in service
+    replaced_at: str = ""  # when that new edition went into service (ISO 8601)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -52,10 +57,13 @@ def _row(rel: str, doc: dict[str, Any], status: str | None = None) -> DocumentRo
         status=status or str(doc.get("status", "indexed")),
         reason=str(doc.get("reason", "")),
         url=str(doc.get("url", "")),
+        edition=str(doc.get("edition", "")),
+        file_hash=str(doc.get("file_hash", "")),
     )
 
 
-def _indexed_row(rel: str, entry: CatalogEntry, status: str, reason: str) -> DocumentRow:
+def _indexed_row(rel: str, entry: CatalogEntry, status: str, reason: str,
+                 replaced: Replacement | None) -> DocumentRow:
     return DocumentRow(
         doc_id=entry.doc_id,
         source_path=rel,
@@ -68,6 +76,10 @@ def _indexed_row(rel: str, entry: CatalogEntry, status: str, reason: str) -> Doc
         status=status,
         reason=reason,
         url=entry.url,
+        edition=entry.edition,
+        file_hash=entry.file_hash,
+        replaces=replaced.old_edition if replaced else "",
+        replaced_at=replaced.at if replaced else "",
     )
 
 
@@ -78,17 +90,21 @@ def read_last_run(data_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def document_rows(catalog: Catalog, last_run: dict[str, Any]) -> list[DocumentRow]:
-    """Every document known to the index or to the last ingestion run, with its status."""
+def document_rows(catalog: Catalog, last_run: dict[str, Any],
+                  replacements: Mapping[tuple[str, str], Replacement] | None = None) -> list[DocumentRow]:
+    """Every document known to the index or to the last ingestion run, with its status; ``replacements``
+    (:func:`webui.editions.replacements`) tells which edition each file in service replaced."""
     statuses: dict[str, Any] = dict(last_run.get("documents", {}))
+    replaced = replacements or {}
     rows: dict[str, DocumentRow] = {}
     for rel, entry in catalog.documents.items():
         # The last run may be newer than the catalog (nothing changed) or describe a failure.
         latest = statuses.get(rel)
+        before = replaced.get((entry.doc_id, entry.file_hash))
         if latest:
-            rows[rel] = _indexed_row(rel, entry, str(latest.get("status")), str(latest.get("reason", "")))
+            rows[rel] = _indexed_row(rel, entry, str(latest.get("status")), str(latest.get("reason", "")), before)
         else:
-            rows[rel] = _indexed_row(rel, entry, entry.status, entry.reason)
+            rows[rel] = _indexed_row(rel, entry, entry.status, entry.reason, before)
     for rel, doc in statuses.items():
         if rel not in rows:
             rows[rel] = _row(rel, doc)

@@ -18,7 +18,7 @@ from ingest.jobs import JobQueue
 from webui import catalog as cat
 from webui import render
 from webui.documents import DocumentLibrary
-from webui.editions import edition_notes, render_edition_notes
+from webui.editions import Replacement, edition_notes, render_edition_notes, replacements
 
 log = logging.getLogger("assistant.app")
 
@@ -71,7 +71,15 @@ class AppContext:
     def document_rows(self) -> list[cat.DocumentRow]:
         generation = shared_state.current_generation(self.settings)
         catalog = store.read_catalog(generation) if generation else Catalog()
-        return cat.document_rows(catalog, shared_state.read_last_run(self.settings))
+        return cat.document_rows(catalog, shared_state.read_last_run(self.settings), self.edition_replacements())
+
+    def edition_replacements(self) -> dict[tuple[str, str], Replacement]:
+        """Which edition each file in service replaced (the audit trail's completed replacements)."""
+        try:
+            return replacements(self.audit.entries(limit=100_000))
+        except Exception:  # the list still shows without them
+            log.exception("edition replacements not read")
+            return {}
 
     def status_html(self) -> str:
         try:

@@ -7,16 +7,40 @@ replacements tell what happened to that edition since.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from assistant.audit import AuditEntry
 from assistant.catalog import Catalog
-from webui.render import esc, format_date
+from webui.render import edition_of, esc, format_date
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A completed replacement, as the audit trail recorded it."""
+
+    old_edition: str  # the edition replaced: its label or the day it was indexed ("" in rows written before)
+    old_hash: str  # sha256 of the file replaced
+    at: str  # when the new edition went into service (ISO 8601)
+
+
+def replacements(entries: Iterable[AuditEntry]) -> dict[tuple[str, str], Replacement]:
+    """For each (document id, sha256 of an edition), the replacement that put that edition in service;
+    ``entries`` most recent first (as :meth:`assistant.audit.AuditLog.entries` returns them)."""
+    found: dict[tuple[str, str], Replacement] = {}
+    for entry in entries:
+        if entry.action != "replace" or entry.outcome != "done":
+            continue
+        key = (entry.doc_id, str(entry.detail.get("new_hash", "")))
+        if key[1] and key not in found:  # a file uploaded twice: its latest replacement counts
+            found[key] = Replacement(str(entry.detail.get("old_edition", "")),
+                                     str(entry.detail.get("old_hash", "")), entry.at)
+    return found
 
 
 def _edition_words(label: str, answered_at: str) -> str:
-    label = label.strip() or format_date(answered_at)
-    return f"l'édition {'du' if label[:1].isdigit() else 'de'} {label}"
+    return f"l'édition {edition_of(label.strip() or format_date(answered_at))}"
 
 
 def edition_notes(citations: list[dict[str, Any]], answered_at: str, catalog: Catalog,

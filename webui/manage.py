@@ -24,10 +24,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from assistant import shared_state, store
-from assistant.audit import ACTION_LABELS, AuditError, AuditLog
+from assistant.audit import ACTION_LABELS, AuditAction, AuditError, AuditLog
 from assistant.settings import Settings
 from ingest import corpus_edit
-from ingest.corpus_edit import CorpusEditError, Description, StagedFile, Upload
+from ingest.corpus_edit import Change, CorpusEditError, Description, StagedFile, Upload
 from ingest.jobs import JobQueue
 from webui.render import esc
 
@@ -115,6 +115,19 @@ def manage_router(settings: Settings, jobs: JobQueue, audit: AuditLog,
                              "Elle sera traitée dès que les précédentes seront terminées."},
                             status_code=202, headers=_HEADERS)
 
+    async def upload_job(request: Request, user: str, action: AuditAction, doc_id: str,
+                         label: Callable[[StagedFile], str], apply: Callable[[StagedFile], Change]) -> Response:
+        """Receive and check the request's file, then queue ``apply`` on it (the staged file is deleted if the
+        job never runs): the shared path of an upload and of a new edition."""
+        staged = await receive(request)
+        if isinstance(staged, JSONResponse):
+            return staged
+        job = jobs.submit(user, action, doc_id, label(staged), lambda: apply(staged),
+                          cancel=lambda: corpus_edit.discard(staged),
+                          detail={"client_name": staged.client_name[:200], "size": staged.size,
+                                  "sha256": staged.sha256})
+        return queued(job)
+
     @router.get("", response_class=HTMLResponse)
     def page(request: Request) -> Response:
         user = manager(request)
@@ -154,15 +167,10 @@ def manage_router(settings: Settings, jobs: JobQueue, audit: AuditLog,
             described = described.checked(need_title=False)
         except CorpusEditError as exc:
             return _error(400, str(exc))
-        staged = await receive(request)
-        if isinstance(staged, JSONResponse):
-            return staged
-        label = f"ajout de « {(described.title or staged.title or staged.client_name)[:120]} »"
-        job = jobs.submit(user, "add", "", label, lambda: corpus_edit.add_document(settings, staged, described),
-                          cancel=lambda: corpus_edit.discard(staged),
-                          detail={"client_name": staged.client_name[:200], "size": staged.size,
-                                  "sha256": staged.sha256})
-        return queued(job)
+        return await upload_job(
+            request, user, "add", "",
+            lambda staged: f"ajout de « {(described.title or staged.title or staged.client_name)[:120]} »",
+            lambda staged: corpus_edit.add_document(settings, staged, described))
 
     @router.post("/documents/{doc_id}/edition")
     async def new_edition(doc_id: str, request: Request) -> Response:
@@ -176,15 +184,8 @@ def manage_router(settings: Settings, jobs: JobQueue, audit: AuditLog,
             Description(title="-", edition=edition).checked(need_title=False)
         except CorpusEditError as exc:
             return _error(400, str(exc))
-        staged = await receive(request)
-        if isinstance(staged, JSONResponse):
-            return staged
-        job = jobs.submit(user, "replace", doc_id, f"nouvelle édition de « {doc_id} »",
-                          lambda: corpus_edit.replace_document(settings, doc_id, staged, edition),
-                          cancel=lambda: corpus_edit.discard(staged),
-                          detail={"client_name": staged.client_name[:200], "size": staged.size,
-                                  "sha256": staged.sha256})
-        return queued(job)
+        return await upload_job(request, user, "replace", doc_id, lambda _: f"nouvelle édition de « {doc_id} »",
+                                lambda staged: corpus_edit.replace_document(settings, doc_id, staged, edition))
 
     @router.post("/documents/{doc_id}/description")
     async def describe(doc_id: str, request: Request) -> Response:

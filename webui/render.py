@@ -399,10 +399,42 @@ def render_status(status: Mapping[str, Any]) -> str:
     return guard(f'<p class="statut" role="status">{" · ".join(parts)}</p>')
 
 
+_DAY_FIRST = re.compile(r"\d{1,2}(?:er)?[\s/.-]")  # a label that starts with the day of the month
+
+
+def edition_of(label: str) -> str:
+    """« du 12/03/2026 », « du 1er mars 2026 », but « de mars 2026 », « de 2020 »: the words after « l'édition »."""
+    return f"{'du' if _DAY_FIRST.match(label) else 'de'} {label}"
+
+
+def edition_day(label: str, indexed_at: str = "") -> str:
+    """An edition as officials write it: the manifest's label (an ISO date becomes 12/03/2026), else the
+    day its file was indexed."""
+    label = label.strip() or indexed_at
+    match = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})(?:T.*)?", label)
+    return f"{match[3]}/{match[2]}/{match[1]}" if match else label
+
+
+def _edition_cell(r: Mapping[str, Any]) -> str:
+    """The edition in service, its short content hash, and the edition it replaced (if any)."""
+    day = edition_day(str(r.get("edition", "")), str(r.get("indexed_at", "")))
+    if not day:
+        return ""
+    cell = esc(day)
+    digest = str(r.get("file_hash", ""))[:8]
+    if digest:
+        cell += f'<br><small>empreinte du contenu : <span class="empreinte">{esc(digest)}</span></small>'
+    replaces = str(r.get("replaces", ""))
+    if r.get("replaced_at"):
+        old = f"l'édition {edition_of(edition_day(replaces))}" if replaces else "l'édition précédente"
+        cell += f"<br><small>remplace {esc(old)} (depuis le {esc(edition_day(str(r['replaced_at'])))})</small>"
+    return cell
+
+
 def render_documents_table(rows: Sequence[Mapping[str, Any]], *, doc_base: str = DOC_ROUTE) -> str:
     if not rows:
         return guard('<p class="vide">Aucun document ne correspond à votre recherche.</p>')
-    head = ("Titre", "Éditeur", "Format", "Pages", "Passages", "Indexé le", "État")
+    head = ("Titre", "Éditeur", "Édition", "Format", "Pages", "Passages", "Indexé le", "État")
     lines = []
     for r in rows:
         title = esc(r.get("title") or r.get("source_path", ""))
@@ -415,7 +447,8 @@ def render_documents_table(rows: Sequence[Mapping[str, Any]], *, doc_base: str =
         if r.get("reason"):
             state += f" : {esc(r['reason'])}"
         cells = [
-            title, esc(r.get("publisher", "")), esc(str(r.get("format", "")).upper()), esc(r.get("pages", "")),
+            title, esc(r.get("publisher", "")), _edition_cell(r), esc(str(r.get("format", "")).upper()),
+            esc(r.get("pages", "")),
             esc(r.get("passages", "")), esc(format_date(str(r.get("indexed_at", "")))), state,
         ]
         tds = "".join(f'<td data-label="{h}">{c}</td>' for h, c in zip(head, cells, strict=True))
