@@ -181,6 +181,7 @@ def _search(settings: Settings, args: argparse.Namespace) -> int:
                 "expanded_query": result.expanded_query,
                 "below_floor": result.below_floor,
                 "best_similarity": round(result.best_similarity, 4),
+                "notice": result.notice,
                 "passages": [
                     {"doc_id": p.doc_id, "source_path": p.source_path, "title": p.title, "page": p.page,
                      "section": p.section, "score": round(p.score, 5), "retrievers": list(p.retrievers),
@@ -192,6 +193,8 @@ def _search(settings: Settings, args: argparse.Namespace) -> int:
             continue
         if result.below_floor:
             print("(aucun passage ne dépasse le seuil de pertinence : l'assistant refuserait de répondre)")
+        if result.notice:
+            print(f"({result.notice})")
         for rank, p in enumerate(result.passages, start=1):
             section = f" — {p.section}" if p.section else ""
             print(f"{rank}. [{p.score:.4f} · {'+'.join(p.retrievers)}] {p.doc_id} « {p.title} » p. {p.page}{section}")
