@@ -280,10 +280,14 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
 
 def _fault_code(exc: Exception) -> int:
     """The exit status of ``python -m ingest`` and ``python app.py`` for a fault of the machine: 3 data folder not
-    writable or disk full, 4 Chroma server unreachable; 2 for everything else (usage, settings, no index)."""
+    writable or disk full, 4 Chroma server unreachable or the embedding service (Albert API) busy or down; 2 for
+    everything else (usage, settings, no index)."""
+    from assistant.embeddings import EmbedderServiceError
     from assistant.store import StorageError, VectorServerError
 
-    return 3 if isinstance(exc, StorageError) else 4 if isinstance(exc, VectorServerError) else 2
+    if isinstance(exc, StorageError):
+        return 3
+    return 4 if isinstance(exc, (VectorServerError, EmbedderServiceError)) else 2
 
 
 def _with_settings(command: Callable[[Settings, argparse.Namespace], int]) -> Handler:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from assistant.albert import AlbertAccess, AlbertReranker
 from assistant.settings import Settings, SettingsError
 
-RERANK_UNAVAILABLE = ("Le reclassement des passages par l'API Albert n'a pas abouti ({reason}) : les passages "
+RERANK_UNAVAILABLE = ("Le reclassement des passages par l'API Albert n'a pas abouti : {reason}. Les passages "
                       "sont présentés dans l'ordre de la recherche locale.")
 
 

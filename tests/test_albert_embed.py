@@ -241,8 +241,9 @@ def test_a_failing_reranker_keeps_the_local_order_with_a_notice(
     with caplog.at_level(logging.WARNING, logger="assistant.retrieve"):
         result = Retriever(reranked, fake_embedder).search(QUESTION, k=3)
     assert [p.id for p in result.passages] == [p.id for p in local.passages]
-    assert result.notice.startswith("Le reclassement des passages par l'API Albert n'a pas abouti (l'API Albert ")
-    assert "ordre de la recherche locale" in result.notice
+    assert result.notice.startswith("Le reclassement des passages par l'API Albert n'a pas abouti : l'API Albert ")
+    assert result.notice.endswith("Les passages sont présentés dans l'ordre de la recherche locale.")
+    assert ("saturée (trop de requêtes, HTTP 429" if mode == "busy" else "n'a pas répondu en 0.3 s") in result.notice
     assert len(fake.rerank_requests) == 2  # one retry after a pause, then the fallback
     assert any("Reclassement indisponible" in r.getMessage() for r in caplog.records)
     # The user sees it beside the answer, which is still given.
