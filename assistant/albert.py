@@ -90,8 +90,9 @@ def failure(exc: Exception, access: AlbertAccess, model: str) -> tuple[str, bool
     """A French reason for an ``openai`` client error, and whether it is a passing fault (busy, slow, down)."""
     import openai
 
-    tries = f"après {access.retries} nouvelle{'s' if access.retries > 1 else ''} tentative" \
-            f"{'s' if access.retries > 1 else ''}" if access.retries else "sans nouvelle tentative"
+    n = access.retries
+    tries = f"après {n} nouvelles tentatives" if n > 1 else "après 1 nouvelle tentative" if n else \
+        "sans nouvelle tentative"
     if isinstance(exc, openai.APITimeoutError):
         return f"l'API Albert n'a pas répondu en {access.timeout_s:g} s ({tries})", True
     if isinstance(exc, openai.APIConnectionError):
