@@ -614,7 +614,8 @@ def _start_failed(exc: Exception, settings: Settings | None) -> int:
     """Print the one French sentence of a start-up failure; its exit status is the ingestion job's.
 
     2 usage or configuration (a setting, a busy port, no index could be built), 3 data folder not writable or
-    disk full, 4 Chroma server unreachable: a supervisor can restart on 3 and 4 once the machine is fixed.
+    disk full, 4 Chroma server unreachable (or the Albert embedding service busy or down): a supervisor can restart
+    on 3 and 4 once the machine is fixed.
     """
     from ingest.cli import EXIT_USAGE, exit_code
 

@@ -138,6 +138,8 @@ class Assistant:
             answer.signals = signals
             answer.short_answer = short
             answer.generation = result.generation
+            if result.notice and result.notice not in answer.notice:  # e.g. the reranking service failed
+                answer.notice = f"{answer.notice} {result.notice}".strip()
             return answer
 
         t = time.perf_counter()

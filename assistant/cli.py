@@ -181,6 +181,7 @@ def _search(settings: Settings, args: argparse.Namespace) -> int:
                 "expanded_query": result.expanded_query,
                 "below_floor": result.below_floor,
                 "best_similarity": round(result.best_similarity, 4),
+                "notice": result.notice,
                 "passages": [
                     {"doc_id": p.doc_id, "source_path": p.source_path, "title": p.title, "page": p.page,
                      "section": p.section, "score": round(p.score, 5), "retrievers": list(p.retrievers),
@@ -192,6 +193,8 @@ def _search(settings: Settings, args: argparse.Namespace) -> int:
             continue
         if result.below_floor:
             print("(aucun passage ne dépasse le seuil de pertinence : l'assistant refuserait de répondre)")
+        if result.notice:
+            print(f"({result.notice})")
         for rank, p in enumerate(result.passages, start=1):
             section = f" — {p.section}" if p.section else ""
             print(f"{rank}. [{p.score:.4f} · {'+'.join(p.retrievers)}] {p.doc_id} « {p.title} » p. {p.page}{section}")
@@ -273,10 +276,14 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
 
 def _fault_code(exc: Exception) -> int:
     """The exit status of ``python -m ingest`` and ``python app.py`` for a fault of the machine: 3 data folder not
-    writable or disk full, 4 Chroma server unreachable; 2 for everything else (usage, settings, no index)."""
+    writable or disk full, 4 Chroma server unreachable or the embedding service (Albert API) busy or down; 2 for
+    everything else (usage, settings, no index)."""
+    from assistant.embeddings import EmbedderServiceError
     from assistant.store import StorageError, VectorServerError
 
-    return 3 if isinstance(exc, StorageError) else 4 if isinstance(exc, VectorServerError) else 2
+    if isinstance(exc, StorageError):
+        return 3
+    return 4 if isinstance(exc, (VectorServerError, EmbedderServiceError)) else 2
 
 
 def _with_settings(command: Callable[[Settings, argparse.Namespace], int]) -> Handler:

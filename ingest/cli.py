@@ -2,8 +2,9 @@
 
 Exit status: 0 every file indexed or unchanged, 1 some files failed (the rest is
 indexed), 2 usage or configuration error, 3 data folder not writable or disk full,
-4 Chroma server unreachable. 3 and 4 are faults of the machine, not of the corpus
-or the settings: a supervisor may retry them once the disk or the server is back,
+4 Chroma server, database or embedding service (Albert API) unreachable or busy. 3 and 4
+are faults of the machine, not of the corpus or the settings: a supervisor may retry them
+once the disk or the server is back,
 whereas 1 and 2 need a person. In every failure the served index is left as it was
 and the unfinished generation is deleted.
 """
@@ -33,8 +34,8 @@ DESCRIPTION = ("Indexe le corpus (PDF, HTML, Markdown, DOCX, TXT) dans un nouvel
                "Sous-commande : « fetch » télécharge les publications d'origine listées dans corpus/sources.yaml.")
 EPILOG = ("Codes de sortie : 0 tout est indexé ou inchangé ; 1 certains fichiers sont en échec (le reste est "
           "indexé) ; 2 erreur d'utilisation ou de configuration ; 3 dossier de données non accessible en "
-          "écriture ou disque plein ; 4 serveur Chroma injoignable. En cas d'échec, l'index en service "
-          "reste inchangé.")
+          "écriture ou disque plein ; 4 serveur Chroma, base de données ou service d'embeddings (API Albert) "
+          "injoignable ou saturé. En cas d'échec, l'index en service reste inchangé.")
 EXIT_FAILED_FILES, EXIT_USAGE, EXIT_STORAGE, EXIT_VECTOR_SERVER = 1, 2, 3, 4
 
 
@@ -105,12 +106,14 @@ def load_embedder(settings: Settings, *, rebuild: bool, out: IO[str] = sys.stder
 
 def exit_code(exc: AssistantError) -> int:
     """The exit status of an expected failure (see the module's docstring)."""
+    from assistant.embeddings import EmbedderServiceError
     from assistant.pgstore import DatabaseError
     from assistant.store import StorageError, VectorServerError
 
     if isinstance(exc, StorageError):
         return EXIT_STORAGE
-    if isinstance(exc, (VectorServerError, DatabaseError)):  # a server of the deployment is unreachable
+    # A server of the deployment is unreachable, or the embedding service (Albert API) busy or down.
+    if isinstance(exc, (VectorServerError, DatabaseError, EmbedderServiceError)):
         return EXIT_VECTOR_SERVER
     return EXIT_USAGE
 

@@ -1,81 +1,22 @@
 """The Albert preset against a fake Albert API on loopback (OpenAI-compatible chat completions, streamed),
-its refusals for load (429) and its slowness; and no network call at all when no backend is configured."""
+its refusals for load (429) and its slowness; and no network call at all when no backend is configured.
+Albert's embeddings and reranking: tests/test_albert_embed.py."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Header, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from assistant import llm
 from assistant.answer import Assistant
 from assistant.llm import ALBERT_MODEL, LLMError, build_chat_model
 from assistant.settings import Settings
 from ingest.index import run_ingest
+from tests.albert_fake import KEY, FakeAlbert, albert_app
 from tests.appserver import serve
-
-REPLY = "L'Agenda 2030 fixe 17 objectifs de développement durable et 169 cibles [1]."
-KEY = "cle-albert-de-test"
-
-
-@dataclass
-class FakeAlbert:
-    mode: str = "ok"  # "ok", "busy" (429 every time), "slow" (answers after the client's timeout)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    authorizations: list[str] = field(default_factory=list)
-    release: threading.Event = field(default_factory=threading.Event)
-
-
-def albert_app(fake: FakeAlbert) -> FastAPI:
-    api = FastAPI()
-
-    @api.get("/v1/models")
-    def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": ALBERT_MODEL, "object": "model", "owned_by": "albert"}]}
-
-    @api.post("/v1/chat/completions")
-    async def chat(request: Request, authorization: str = Header(default="")) -> Response:
-        body = await request.json()
-        fake.requests.append(body)
-        fake.authorizations.append(authorization)
-        if authorization != f"Bearer {KEY}":
-            return JSONResponse({"detail": "Invalid authentication"}, status_code=401)
-        if fake.mode == "busy":
-            # The client honours retry-after-ms: its backoff stays short in the test.
-            return JSONResponse({"detail": "Rate limit exceeded"}, status_code=429, headers={"retry-after-ms": "20"})
-        if fake.mode == "slow":
-            import asyncio
-
-            for _ in range(100):  # until the client gave up (then the test releases it)
-                if fake.release.is_set():
-                    break
-                await asyncio.sleep(0.05)
-        if not body.get("stream"):
-            return JSONResponse({"id": "c1", "object": "chat.completion", "created": int(time.time()),
-                                 "model": body["model"], "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": REPLY}}]})
-
-        def events() -> Iterator[str]:
-            for i, word in enumerate(REPLY.split(" ")):
-                piece = word if i == 0 else " " + word
-                chunk = {"id": "c1", "object": "chat.completion.chunk", "created": int(time.time()),
-                         "model": body["model"], "choices": [{"index": 0, "delta": {"content": piece},
-                                                              "finish_reason": None}]}
-                yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    return api
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +30,7 @@ def fake_albert() -> Iterator[tuple[str, FakeAlbert]]:
 def albert(fake_albert: tuple[str, FakeAlbert], settings: Settings,
            fake_embedder) -> tuple[Settings, FakeAlbert]:  # type: ignore[no-untyped-def]
     url, fake = fake_albert
-    fake.mode, fake.requests[:], fake.authorizations[:] = "ok", [], []
-    fake.release.clear()
+    fake.reset()
     run_ingest(settings, embedder=fake_embedder, progress=False)
     return settings.with_overrides(answer_mode="llm", llm_backend="albert", llm_base_url=url, llm_api_key=KEY,
                                    llm_timeout_s=2.0), fake
@@ -136,9 +76,10 @@ def test_albert_needs_a_key_and_defaults_to_its_public_address() -> None:
     assert Settings(llm_backend="albert", llm_api_key="k").llm_configured
 
 
-def test_nothing_reaches_the_network_unless_configured(settings: Settings, fake_embedder,  # type: ignore[no-untyped-def]
-                                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    run_ingest(settings, embedder=fake_embedder, progress=False)
+def test_nothing_reaches_the_network_unless_configured(settings: Settings,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a single connection, loopback included, from ingestion to both answer modes, when no Albert (nor any
+    other service) is configured: the embedder, the reranker and the chat model all come from the factories."""
     calls: list[Any] = []
     real_connect = socket.socket.connect
 
@@ -147,8 +88,12 @@ def test_nothing_reaches_the_network_unless_configured(settings: Settings, fake_
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", watched)
+    assert not settings.remote_embedder and not settings.reranker and not settings.llm_configured
+    assert not Settings().remote_embedder and Settings().reranker == "" and not Settings().llm_configured
+    run_ingest(settings, progress=False)  # the embedder built by the ingestion job itself
+    assistant = Assistant(settings)  # and by the assistant: embedder_from_settings, build_reranker
     for mode in ("extractive", "llm"):
-        answer = Assistant(settings.with_overrides(answer_mode=mode), embedder=fake_embedder).answer(
-            "Combien de cibles compte l'Agenda 2030 ?")
+        answer = assistant.answer("Combien de cibles compte l'Agenda 2030 ?", mode=mode)
         assert answer.citations
+    assert assistant.retriever.search("Agenda 2030", k=3).passages
     assert calls == []

@@ -61,6 +61,16 @@ CASES: dict[str, tuple[str, ...]] = {
         "tests/test_server_audit_retention.py::test_a_failed_export_deletes_nothing_in_postgresql",
         "tests/test_server_audit_retention.py::test_replicas_purging_at_once_export_and_delete_once",
     ),
+    "API Albert saturée, lente ou injoignable : nouvelles tentatives espacées, puis message en français (index servi "
+    "inchangé) ou repli sur les extraits et l'ordre local ; aucun appel réseau sans configuration": (
+        "tests/test_albert.py::test_a_busy_albert_is_retried_then_the_extracts_come_with_a_french_notice",
+        "tests/test_albert.py::test_a_slow_albert_times_out_into_the_extracts",
+        "tests/test_albert.py::test_nothing_reaches_the_network_unless_configured",
+        "tests/test_albert_embed.py::test_a_persistent_failure_is_one_french_error_after_the_retries",
+        "tests/test_albert_embed.py::test_a_slow_service_times_out_into_the_french_error",
+        "tests/test_albert_embed.py::test_a_failing_service_stops_the_ingestion_and_leaves_the_served_index",
+        "tests/test_albert_embed.py::test_a_failing_reranker_keeps_the_local_order_with_a_notice",
+    ),
 }
 
 
