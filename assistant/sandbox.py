@@ -16,7 +16,7 @@ import json
 import resource
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,14 @@ class WorkerResult:
     @property
     def killed(self) -> bool:
         return self.returncode < 0
+
+    def checked(self, failure: Callable[[str], Exception], no_answer: str) -> dict[str, Any]:
+        """The answer, or ``failure(reason)`` raised: ``no_answer`` when the worker wrote none, else its error."""
+        if self.answer is None:
+            raise failure(no_answer)
+        if "error" in self.answer:
+            raise failure(str(self.answer["error"]))
+        return self.answer
 
 
 def run_worker(module: str, args: Sequence[str], *, timeout_s: float, stdin: bytes | None = None,

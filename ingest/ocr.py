@@ -52,9 +52,5 @@ def read_pages(path: Path, pages: list[int], limits: OcrLimits = OcrLimits()) ->
                           timeout_s=timeout)
     except WorkerTimeout:
         raise OcrFailure(f"OCR interrompu après {timeout:g} s") from None
-    result = done.answer
-    if result is None:
-        raise OcrFailure("l'OCR a échoué (mémoire dépassée ou image malformée)")
-    if "error" in result:
-        raise OcrFailure(str(result["error"]))
+    result = done.checked(OcrFailure, "l'OCR a échoué (mémoire dépassée ou image malformée)")
     return {int(k): str(v) for k, v in result.get("pages", {}).items()}

@@ -19,6 +19,17 @@ def test_the_workers_json_answer_comes_back() -> None:
     assert not done.killed
 
 
+def test_checked_raises_the_callers_error_with_the_workers_reason_or_its_own() -> None:
+    class Failure(Exception):
+        pass
+
+    assert WorkerResult({"pages": {}}, 0).checked(Failure, "aucune réponse") == {"pages": {}}
+    with pytest.raises(Failure, match=r"^fichier illisible$"):
+        WorkerResult({"error": "fichier illisible"}, 0).checked(Failure, "aucune réponse")
+    with pytest.raises(Failure, match=r"^aucune réponse$"):
+        WorkerResult(None, -9).checked(Failure, "aucune réponse")
+
+
 def test_no_answer_when_the_worker_writes_junk_or_is_killed() -> None:
     assert run_worker(WORKER, ["junk"], timeout_s=60).answer is None
     killed = run_worker(WORKER, ["killed"], timeout_s=60)

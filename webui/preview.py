@@ -144,11 +144,7 @@ class PreviewService:
                               stdin=request.encode("utf-8"), timeout_s=timeout)
         except WorkerTimeout:
             raise PreviewError(f"rendu de la page interrompu après {timeout:g} s") from None
-        answer = done.answer
-        if answer is None:
-            raise PreviewError("le rendu de la page a échoué (mémoire dépassée ou PDF malformé)")
-        if "error" in answer:
-            raise PreviewError(str(answer["error"]))
+        answer = done.checked(PreviewError, "le rendu de la page a échoué (mémoire dépassée ou PDF malformé)")
         boxes = tuple(Box(b["left"], b["top"], b["width"], b["height"]) for b in answer["boxes"])
         return Preview(base64.b64decode(answer["image"]), int(answer["width"]), int(answer["height"]), boxes,
                        bool(answer["found"]))
