@@ -38,7 +38,7 @@ class WorkerTimeout(AssistantError):
 @dataclass(frozen=True)
 class WorkerResult:
     answer: dict[str, Any] | None  # the JSON object the worker wrote; None when it wrote none (killed, crashed)
-    returncode: int  # negative: killed by that signal (the memory cap's SIGKILL, an out-of-memory kill)
+    returncode: int  # negative: killed by that signal (a crash on a refused allocation, the OOM killer)
 
     @property
     def killed(self) -> bool:
