@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
-import resource
 import sys
 from typing import Any
 
+from assistant.sandbox import cap_memory
+
 
 def run(request: dict[str, Any], memory_mb: int) -> dict[str, Any]:
-    cap = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cap_memory(memory_mb)
     from assistant.page_preview import PreviewError, render_preview
 
     try:

@@ -8,16 +8,14 @@ is indexed.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langchain_core.documents import Document
 
+from assistant.sandbox import WorkerTimeout, run_worker
 from assistant.schema import FORMAT, PAGE, PAGE_LABEL, READ_BY_OCR
 from assistant.settings import Settings
 from ingest.clean import drop_running_lines, mark_spaced_lines, normalise_text, unwrap_lines
@@ -224,37 +222,28 @@ def pdf_title(meta_title: str, first_heading: str, path: Path) -> str:
 def _run_child(path: Path, fmt: str, limits: LoadLimits) -> dict[str, Any]:
     """Read ``path`` in a fresh interpreter (:mod:`ingest.load_worker`) under the time and memory caps.
 
-    A hang or a memory blow-up costs this file only, and the parent's threads (Chroma, the embedder) are
-    never forked. The answer is the worker's JSON, or ``{"error": French reason}``.
+    The answer is the worker's JSON, or ``{"error": French reason}``.
     """
     pdf = fmt == "pdf"
     # The PDF worker lays pages out until 60 % of the time limit, then takes pypdf's plain text.
     budget = 0.6 * limits.pdf_timeout_s
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "ingest.load_worker", fmt, str(path), str(limits.pdf_memory_mb), str(budget)],
-            capture_output=True,
-            timeout=limits.pdf_timeout_s,
-            cwd=Path(__file__).resolve().parent.parent,
-            check=False,
-            # Its own process group: a terminal's Ctrl+C reaches the job, which stops; the reader of one file
-            # ends by itself (its time cap) instead of printing KeyboardInterrupt's traceback mid-import.
-            process_group=0,
-        )
-    except subprocess.TimeoutExpired:
+        # Its own process group: Ctrl+C stops the job, not the reader of one file (see run_worker).
+        done = run_worker("ingest.load_worker", [fmt, str(path), str(limits.pdf_memory_mb), str(budget)],
+                          timeout_s=limits.pdf_timeout_s, own_group=True)
+    except WorkerTimeout:
         if pdf:
             return {"error": f"analyse du PDF interrompue après {limits.pdf_timeout_s:g} s "
                              "(PDF piégé ou trop complexe)"}
         return {"error": f"délai de lecture dépassé ({limits.pdf_timeout_s:g} s) : fichier trop complexe"}
-    try:
-        return dict(json.loads(proc.stdout.decode("utf-8")))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        if pdf and proc.returncode and proc.returncode < 0:
-            return {"error": "l'analyse du PDF a été interrompue (processus tué, PDF probablement piégé)"}
-        if pdf:
-            return {"error": "l'analyse du PDF a échoué (mémoire dépassée ou PDF malformé)"}
-        return {"error": f"lecture interrompue : mémoire dépassée (limite de {limits.pdf_memory_mb} Mo) "
-                         "ou fichier malformé"}
+    if done.answer is not None:
+        return done.answer
+    if pdf and done.killed:
+        return {"error": "l'analyse du PDF a été interrompue (processus tué, PDF probablement piégé)"}
+    if pdf:
+        return {"error": "l'analyse du PDF a échoué (mémoire dépassée ou PDF malformé)"}
+    return {"error": f"lecture interrompue : mémoire dépassée (limite de {limits.pdf_memory_mb} Mo) "
+                     "ou fichier malformé"}
 
 
 def _mark_outline_headings(pages: list[str], outline: list[tuple[str, int, int]]) -> list[str]:

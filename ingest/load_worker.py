@@ -11,10 +11,11 @@ forked.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from pathlib import Path
 from typing import Any
+
+from assistant.sandbox import cap_memory
 
 
 def read_file(fmt: str, path: str, memory_mb: int, budget_s: float) -> dict[str, Any]:
@@ -22,8 +23,7 @@ def read_file(fmt: str, path: str, memory_mb: int, budget_s: float) -> dict[str,
         from ingest.pdf_worker import parse_pdf
 
         return parse_pdf(path, memory_mb, budget_s)
-    cap = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cap_memory(memory_mb)
     from ingest.formats import LoadError, read_text_format
 
     try:

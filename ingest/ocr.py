@@ -10,11 +10,10 @@ per page) and a memory cap (the models need more than the text readers: the PDF 
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from assistant.sandbox import WorkerTimeout, run_worker
 
 ENABLE_HINT = 'installez l\'extension OCR (pip install ".[ocr]") pour lire les PDF numérisés'
 DISABLED_HINT = "la lecture par OCR est désactivée sur ce serveur (réglage ASSISTANT_OCR=0)"
@@ -49,17 +48,9 @@ def read_pages(path: Path, pages: list[int], limits: OcrLimits = OcrLimits()) ->
         raise OcrFailure(f"trop de pages à lire par OCR ({len(pages)}, limite {limits.max_pages})")
     timeout = START_S + limits.page_timeout_s * len(pages)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "ingest.ocr_worker", str(path), str(limits.memory_mb + MODEL_MEMORY_MB),
-             *map(str, pages)],
-            capture_output=True, timeout=timeout, cwd=Path(__file__).resolve().parent.parent, check=False,
-        )
-    except subprocess.TimeoutExpired:
+        done = run_worker("ingest.ocr_worker", [str(path), str(limits.memory_mb + MODEL_MEMORY_MB), *map(str, pages)],
+                          timeout_s=timeout)
+    except WorkerTimeout:
         raise OcrFailure(f"OCR interrompu après {timeout:g} s") from None
-    try:
-        result = json.loads(proc.stdout.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise OcrFailure("l'OCR a échoué (mémoire dépassée ou image malformée)") from None
-    if "error" in result:
-        raise OcrFailure(str(result["error"]))
+    result = done.checked(OcrFailure, "l'OCR a échoué (mémoire dépassée ou image malformée)")
     return {int(k): str(v) for k, v in result.get("pages", {}).items()}

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import sys
 from typing import Any
+
+from assistant.sandbox import cap_memory
 
 # A scanned A4 page at 300 dpi is ~8.7 Mpx; past this an « image » is a trap, not a page.
 MAX_PIXELS = 40_000_000
@@ -32,8 +33,7 @@ def _largest_image(page: Any) -> Any:
 
 
 def ocr_pages(path: str, memory_mb: int, pages: list[int]) -> dict[str, Any]:
-    cap = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    cap_memory(memory_mb)
     try:
         import numpy as np
         from pypdf import PdfReader

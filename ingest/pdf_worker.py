@@ -12,10 +12,10 @@ imported, so that the child starts fast and its memory cap measures the PDF, not
 
 from __future__ import annotations
 
-import resource
 import time
 from typing import Any
 
+from assistant.sandbox import cap_memory
 from ingest.pdf_layout import first_heading, layout_lines, words_of_page
 
 # A PDF whose user password is not empty: nothing can be read without it.
@@ -105,8 +105,7 @@ def layout_page_texts(path: str, count: int, deadline: float) -> tuple[list[str 
 
 def parse_pdf(path: str, memory_mb: int, budget_s: float = 30.0) -> dict[str, Any]:
     """{"pages", "labels", "title", "heading", "author", "outline"} or {"error": French reason}."""
-    soft = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (soft, soft))
+    cap_memory(memory_mb)
     deadline = time.monotonic() + budget_s
     try:
         from pypdf import PdfReader

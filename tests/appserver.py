@@ -1,19 +1,24 @@
-"""Shared pieces of the app tests: a corpus with hostile documents, and the app served on loopback.
+"""Shared pieces of the app tests: a corpus with hostile documents, the app served on loopback, and the
+headless Chromium of the browser tests.
 
-(No tests here; test_app*.py import these helpers.)
+(No tests here; test_app*.py and the *_browser.py tests import these helpers.)
 """
 
 from __future__ import annotations
 
 import http.client
+import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from assistant.answer import Assistant
 from assistant.settings import Settings
 from tests.conftest import test_settings, write_tiny_corpus
 
@@ -79,6 +84,54 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+# Debian's chromium: Playwright cannot download its own browser here.
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+def require_chromium() -> None:
+    """Skip the test, with the reason, when Chromium or the playwright package is missing."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium n'est pas installé (apt-get install chromium) : test navigateur ignoré.")
+    pytest.importorskip("playwright.sync_api", reason="le paquet Python playwright n'est pas installé")
+
+
+@contextmanager
+def served_app(tmp_path_factory: pytest.TempPathFactory, name: str,
+               assistant: Callable[[Settings], Assistant] | None = None,
+               **overrides: Any) -> Iterator[tuple[str, Settings]]:
+    """For a browser test module: the app corpus indexed in a fresh folder and the app served on loopback;
+    yields its base URL and settings. ``assistant`` builds the app's assistant (the app's own by default)."""
+    import app as webapp
+    from ingest.index import run_ingest
+
+    require_chromium()
+    root = tmp_path_factory.mktemp(name)
+    settings = app_settings(root, write_app_corpus(root), **overrides)
+    run_ingest(settings, progress=False)
+    with serve(webapp.build_app(settings, assistant(settings) if assistant else None)) as url:
+        yield url, settings
+
+
+@contextmanager
+def chromium(*extra_args: str) -> Iterator[Any]:
+    """A headless Chromium driven by Playwright (a ``playwright.sync_api.Browser``), closed on the way out."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def desktop_context(browser: Any, **options: Any) -> Any:
+    """A new French desktop context (1280×1000) of ``browser``; ``options`` add to or replace those."""
+    return browser.new_context(**({"locale": "fr-FR", "viewport": {"width": 1280, "height": 1000}} | options))
 
 
 def raw_request(base_url: str, method: str, path: str, headers: dict[str, str] | None = None,

@@ -189,8 +189,9 @@ def _wait(condition, seconds: float = 60.0) -> bool:  # type: ignore[no-untyped-
 
 def _as_from_a_terminal() -> None:
     """The job starts as a terminal starts it: SIGINT delivered and not ignored. An ignored or blocked SIGINT
-    survives exec, and an earlier test of the session may leave one in pytest's process (in the clean-clone
-    CI, the job then never saw the Ctrl+C and ended 0)."""
+    survives exec: a pytest launched as a background job of a non-interactive shell has SIGINT ignored (in the
+    clean-clone CI, the job then never saw the Ctrl+C and ended 0). tests/sigint_guard.py resets the session
+    and fails a test that changes it; this keeps the test right when run without that plugin."""
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 

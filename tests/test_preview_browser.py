@@ -11,12 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import app as webapp
-from assistant.answer import Assistant
 from assistant.settings import Settings
-from ingest.index import run_ingest
-from tests.appserver import app_settings, serve, write_app_corpus
-from tests.test_app_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.appserver import chromium, desktop_context, raw_request, served_app
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +21,8 @@ QUESTION = "Quelles sont les missions d'un catalyseur territorial ?"
 
 @pytest.fixture(scope="module")
 def preview_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings]]:
-    if CHROMIUM is None:
-        pytest.skip("Chromium n'est pas installé (apt-get install chromium) : test navigateur ignoré.")
-    pytest.importorskip("playwright.sync_api", reason="le paquet Python playwright n'est pas installé")
-    root = tmp_path_factory.mktemp("previews")
-    settings = app_settings(root, write_app_corpus(root))
-    run_ingest(settings, progress=False)
-    with serve(webapp.build_app(settings, Assistant(settings))) as url:
-        yield url, settings
+    with served_app(tmp_path_factory, "previews") as served:
+        yield served
 
 
 def quote_char_boxes(pdf: Path, page_number: int, quote: str) -> tuple[list[tuple[float, ...]], float, float]:
@@ -71,87 +61,79 @@ def _yellow(pixel: tuple[int, ...]) -> bool:
 
 def test_cited_page_preview_highlights_the_quoted_words(preview_app: tuple[str, Settings]) -> None:
     from PIL import Image
-    from playwright.sync_api import sync_playwright
-
     url, settings = preview_app
     pdf = settings.corpus_dir / "guide-alliances.pdf"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 1000})
-            page = context.new_page()
-            page.goto(url)
-            page.wait_for_selector("#question textarea", timeout=30_000)
-            page.fill("#question textarea", QUESTION)
-            page.click("#envoyer")
-            page.wait_for_selector("#conversation .sources", timeout=60_000)
-            card = page.locator("#conversation li.carte").filter(has_text="Guide des alliances").first
-            image = card.locator("p.apercu img")
-            image.scroll_into_view_if_needed()
-            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(),
-                                   timeout=30_000)
-            assert "passage cité surligné" in (image.get_attribute("alt") or "")
-            src = image.get_attribute("src") or ""
-            assert src.startswith("/documents/guide-alliances/pages/1/apercu?") and "vue=extrait" in src
-            quotes = [m for m in card.locator("blockquote.extrait mark").all_inner_texts() if m.strip()]
-            assert quotes and any("quatre missions" in q for q in quotes)
+    with chromium() as browser:
+        context = desktop_context(browser)
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("#question textarea", timeout=30_000)
+        page.fill("#question textarea", QUESTION)
+        page.click("#envoyer")
+        page.wait_for_selector("#conversation .sources", timeout=60_000)
+        card = page.locator("#conversation li.carte").filter(has_text="Guide des alliances").first
+        image = card.locator("p.apercu img")
+        image.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(),
+                               timeout=30_000)
+        assert "passage cité surligné" in (image.get_attribute("alt") or "")
+        src = image.get_attribute("src") or ""
+        assert src.startswith("/documents/guide-alliances/pages/1/apercu?") and "vue=extrait" in src
+        quotes = [m for m in card.locator("blockquote.extrait mark").all_inner_texts() if m.strip()]
+        assert quotes and any("quatre missions" in q for q in quotes)
 
-            # The card's excerpt is highlighted: a good share of yellow pixels, as the browser shows it.
-            shot = Image.open(io.BytesIO(image.screenshot())).convert("RGB")
-            yellow = sum(1 for p in shot.get_flattened_data() if _yellow(p))
-            assert yellow > 0.01 * shot.width * shot.height
+        # The card's excerpt is highlighted: a good share of yellow pixels, as the browser shows it.
+        shot = Image.open(io.BytesIO(image.screenshot())).convert("RGB")
+        yellow = sum(1 for p in shot.get_flattened_data() if _yellow(p))
+        assert yellow > 0.01 * shot.width * shot.height
 
-            # The whole page: every character of the quote (pdfminer's position) is on yellow, and a line
-            # that the quote does not hold (the running header) is not.
-            whole = context.request.get(url + src.replace("&vue=extrait", ""))
-            assert whole.status == 200 and whole.headers["content-type"] == "image/webp"
-            rendered = Image.open(io.BytesIO(whole.body())).convert("RGB")
-            for quote in quotes:
-                boxes, width, height = quote_char_boxes(pdf, 1, quote)
-                assert boxes
-                sx, sy = rendered.width / width, rendered.height / height
-                for x0, top, x1, bottom in boxes:
-                    area = rendered.crop((round(x0 * sx), round(top * sy), round(x1 * sx), round(bottom * sy)))
-                    pixels = list(area.get_flattened_data())
-                    assert sum(map(_yellow, pixels)) > 0.3 * len(pixels), (quote, x0, top)
-            header, width, height = quote_char_boxes(pdf, 1, "Guide de test — fiche ressource")
+        # The whole page: every character of the quote (pdfminer's position) is on yellow, and a line
+        # that the quote does not hold (the running header) is not.
+        whole = context.request.get(url + src.replace("&vue=extrait", ""))
+        assert whole.status == 200 and whole.headers["content-type"] == "image/webp"
+        rendered = Image.open(io.BytesIO(whole.body())).convert("RGB")
+        for quote in quotes:
+            boxes, width, height = quote_char_boxes(pdf, 1, quote)
+            assert boxes
             sx, sy = rendered.width / width, rendered.height / height
-            header_area = rendered.crop((round(header[0][0] * sx), round(header[0][1] * sy),
-                                         round(header[-1][2] * sx), round(header[-1][3] * sy)))
-            header_pixels = list(header_area.get_flattened_data())
-            assert not any(map(_yellow, header_pixels))
+            for x0, top, x1, bottom in boxes:
+                area = rendered.crop((round(x0 * sx), round(top * sy), round(x1 * sx), round(bottom * sy)))
+                pixels = list(area.get_flattened_data())
+                assert sum(map(_yellow, pixels)) > 0.3 * len(pixels), (quote, x0, top)
+        header, width, height = quote_char_boxes(pdf, 1, "Guide de test — fiche ressource")
+        sx, sy = rendered.width / width, rendered.height / height
+        header_area = rendered.crop((round(header[0][0] * sx), round(header[0][1] * sy),
+                                     round(header[-1][2] * sx), round(header[-1][3] * sy)))
+        header_pixels = list(header_area.get_flattened_data())
+        assert not any(map(_yellow, header_pixels))
 
-            # Clicking the preview opens the page large; its highlighted zones frame the quoted words.
-            with page.expect_popup() as popup_info:
-                image.click()
-            large = popup_info.value
-            large.wait_for_function("() => document.querySelector('.page img')?.naturalWidth > 0", timeout=30_000)
-            assert large.url.startswith(url + "/documents/guide-alliances/pages/1?")
-            frame = large.locator(".page img").bounding_box()
-            zones = [z.bounding_box() for z in large.locator(".page .zone").all()]
-            assert frame and zones and all(zones)
-            for quote in quotes:
-                boxes, width, height = quote_char_boxes(pdf, 1, quote)
-                sx, sy = frame["width"] / width, frame["height"] / height
-                for x0, top, x1, bottom in boxes:
-                    cx, cy = frame["x"] + (x0 + x1) / 2 * sx, frame["y"] + (top + bottom) / 2 * sy
-                    assert any(_inside(z, cx, cy, 1) for z in zones if z), (quote, cx, cy)
-            # …and no zone is far from the quoted words (each holds the centre of one of their characters).
-            centres = []
-            for quote in quotes:
-                boxes, width, height = quote_char_boxes(pdf, 1, quote)
-                sx, sy = frame["width"] / width, frame["height"] / height
-                centres += [(frame["x"] + (b[0] + b[2]) / 2 * sx, frame["y"] + (b[1] + b[3]) / 2 * sy) for b in boxes]
-            for z in zones:
-                assert z and any(_inside(z, cx, cy) for cx, cy in centres), z
-            large.close()
-        finally:
-            browser.close()
+        # Clicking the preview opens the page large; its highlighted zones frame the quoted words.
+        with page.expect_popup() as popup_info:
+            image.click()
+        large = popup_info.value
+        large.wait_for_function("() => document.querySelector('.page img')?.naturalWidth > 0", timeout=30_000)
+        assert large.url.startswith(url + "/documents/guide-alliances/pages/1?")
+        frame = large.locator(".page img").bounding_box()
+        zones = [z.bounding_box() for z in large.locator(".page .zone").all()]
+        assert frame and zones and all(zones)
+        for quote in quotes:
+            boxes, width, height = quote_char_boxes(pdf, 1, quote)
+            sx, sy = frame["width"] / width, frame["height"] / height
+            for x0, top, x1, bottom in boxes:
+                cx, cy = frame["x"] + (x0 + x1) / 2 * sx, frame["y"] + (top + bottom) / 2 * sy
+                assert any(_inside(z, cx, cy, 1) for z in zones if z), (quote, cx, cy)
+        # …and no zone is far from the quoted words (each holds the centre of one of their characters).
+        centres = []
+        for quote in quotes:
+            boxes, width, height = quote_char_boxes(pdf, 1, quote)
+            sx, sy = frame["width"] / width, frame["height"] / height
+            centres += [(frame["x"] + (b[0] + b[2]) / 2 * sx, frame["y"] + (b[1] + b[3]) / 2 * sy) for b in boxes]
+        for z in zones:
+            assert z and any(_inside(z, cx, cy) for cx, cy in centres), z
+        large.close()
 
 
 def _preview_status(url: str, path: str) -> tuple[int, str]:
-    from tests.appserver import raw_request
-
     status, headers, _ = raw_request(url, "GET", path)
     return status, headers.get("content-type", "")
 

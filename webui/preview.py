@@ -16,8 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import subprocess
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -28,6 +26,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from assistant.page_preview import Box, Preview
+from assistant.sandbox import WorkerTimeout, run_worker
 from assistant.settings import Settings
 from webui.documents import LOGIN_REQUIRED, DocumentLibrary, ServedDocument, not_found
 from webui.render import document_href, esc
@@ -37,7 +36,6 @@ log = logging.getLogger("assistant.preview")
 MAX_QUOTES = 6
 MAX_QUOTE_CHARS = 1500
 PREVIEW_WIDTH_PX = 1000
-_ROOT = Path(__file__).resolve().parent.parent
 _HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
             "Cache-Control": "private, max-age=3600"}
 _IMAGE_CSP = "default-src 'none'; sandbox"
@@ -142,18 +140,11 @@ class PreviewService:
         request = json.dumps({"path": str(path), "page": page, "quotes": quotes, "width": PREVIEW_WIDTH_PX})
         timeout = self.settings.preview_timeout_s
         try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "assistant.page_preview_worker", str(self.settings.pdf_memory_mb)],
-                input=request.encode("utf-8"), capture_output=True, timeout=timeout, cwd=_ROOT, check=False,
-            )
-        except subprocess.TimeoutExpired:
+            done = run_worker("assistant.page_preview_worker", [str(self.settings.pdf_memory_mb)],
+                              stdin=request.encode("utf-8"), timeout_s=timeout)
+        except WorkerTimeout:
             raise PreviewError(f"rendu de la page interrompu après {timeout:g} s") from None
-        try:
-            answer = json.loads(proc.stdout.decode("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise PreviewError("le rendu de la page a échoué (mémoire dépassée ou PDF malformé)") from None
-        if "error" in answer:
-            raise PreviewError(str(answer["error"]))
+        answer = done.checked(PreviewError, "le rendu de la page a échoué (mémoire dépassée ou PDF malformé)")
         boxes = tuple(Box(b["left"], b["top"], b["width"], b["height"]) for b in answer["boxes"])
         return Preview(base64.b64decode(answer["image"]), int(answer["width"]), int(answer["height"]), boxes,
                        bool(answer["found"]))

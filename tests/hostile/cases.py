@@ -25,6 +25,7 @@ CASES: dict[str, tuple[str, ...]] = {
     "coût borné par fichier (temps, mémoire, découpage linéaire et dans le budget)": (
         "tests/test_hostile_files.py",
         "tests/hostile/test_split_budget.py",
+        "tests/test_sandbox.py",
     ),
     "les 8 sortes de fichiers défectueux, PDF chiffrés, bombe de décompression": (
         "tests/test_ingest.py::test_every_bad_input_fails_alone_with_a_french_reason",
