@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -143,3 +144,13 @@ def albert_app(fake: FakeAlbert) -> FastAPI:
         return StreamingResponse(events(), media_type="text/event-stream")
 
     return api
+
+
+@pytest.fixture(scope="module")
+def fake_albert() -> Iterator[tuple[str, FakeAlbert]]:
+    """A fake Albert API on loopback for one test module: its base URL (``…/v1``) and its recorded state."""
+    from tests.appserver import serve  # imported here: tests.appserver imports the conftest that loads this plugin
+
+    fake = FakeAlbert()
+    with serve(albert_app(fake)) as url:
+        yield url + "/v1", fake

@@ -15,7 +15,7 @@ from tests.builders import make_docx, make_html, make_pdf
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 # Every test leaves SIGINT as it found it (and the session starts from a terminal's SIGINT).
-pytest_plugins = ["tests.sigint_guard"]
+pytest_plugins = ["tests.sigint_guard", "tests.albert_fake"]
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ Albert's embeddings and reranking: tests/test_albert_embed.py."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,15 +14,7 @@ from assistant.answer import Assistant
 from assistant.llm import ALBERT_MODEL, LLMError, build_chat_model
 from assistant.settings import Settings
 from ingest.index import run_ingest
-from tests.albert_fake import KEY, FakeAlbert, albert_app
-from tests.appserver import serve
-
-
-@pytest.fixture(scope="module")
-def fake_albert() -> Iterator[tuple[str, FakeAlbert]]:
-    fake = FakeAlbert()
-    with serve(albert_app(fake)) as url:
-        yield url + "/v1", fake
+from tests.albert_fake import KEY, FakeAlbert
 
 
 @pytest.fixture

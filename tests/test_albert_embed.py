@@ -23,19 +23,11 @@ from assistant.retrieve import Retriever
 from assistant.settings import Settings, SettingsError
 from ingest.cli import EXIT_VECTOR_SERVER, exit_code
 from ingest.index import IngestConfigError, run_ingest
-from tests.albert_fake import EMBED_DIM, KEY, FakeAlbert, albert_app
-from tests.appserver import serve
+from tests.albert_fake import EMBED_DIM, KEY, FakeAlbert
 from webui.context import user_error
 
 MODEL = "BAAI/bge-m3"
 QUESTION = "Combien de cibles compte l'Agenda 2030 ?"
-
-
-@pytest.fixture(scope="module")
-def fake_albert() -> Iterator[tuple[str, FakeAlbert]]:
-    fake = FakeAlbert()
-    with serve(albert_app(fake)) as url:
-        yield url + "/v1", fake
 
 
 @pytest.fixture
