@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from langchain_core.documents import Document
+
 from assistant import shared_state, store
 from assistant.calibration import Calibration, calibration_for
 from assistant.catalog import Catalog, CatalogEntry
@@ -22,6 +24,7 @@ from assistant.errors import AssistantError
 from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
 from assistant.lexical import LexicalIndex
+from assistant.passage_vectors import best_unit_scores
 from assistant.schema import CHUNK_INDEX, DOC_ID, PAGE, Passage
 from assistant.settings import SearchMode, Settings
 
@@ -196,6 +199,8 @@ class Retriever:
         t = time.perf_counter()
         query_vector = self.embedder.embed_query(expanded)
         dense_hits = store.dense_search(snap.vectors.collection, query_vector, s.dense_depth, where)
+        if s.passage_vectors == "units-max":
+            dense_hits = self._by_best_unit(query_vector, dense_hits)
         timings["dense"] = time.perf_counter() - t
         best_similarity = dense_hits[0][2] if dense_hits else 0.0
 
@@ -266,6 +271,14 @@ class Retriever:
             query_vector=list(query_vector),
             boilerplate=frozenset(snap.catalog.boilerplate_openings),
         )
+
+    def _by_best_unit(self, query_vector: Sequence[float],
+                      hits: list[tuple[str, Document, float]]) -> list[tuple[str, Document, float]]:
+        """Chroma's hits scored by their best quotable unit's cosine, best first (ties: Chroma's order)."""
+        passages = [Passage.from_document(pid, doc) for pid, doc, _ in hits]
+        scores = best_unit_scores(query_vector, passages, [sim for _, _, sim in hits], self.embedder)
+        order = sorted(range(len(hits)), key=lambda i: -scores[i])
+        return [(hits[i][0], hits[i][1], scores[i]) for i in order]
 
     def _rerank(self, query: str, passages: Sequence[Passage]) -> list[Passage]:
         """Optional cross-encoder reranking (model name or local path in settings; off by default)."""
