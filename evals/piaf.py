@@ -371,7 +371,9 @@ def _run(data: Path, ids: list[str], texts: list[str], all_questions: list[Quest
                     "units-mean": mean_sims,
                     "units-max": max_sims,
                     # the product's option: Chroma's top dense_depth by the stored unit mean, rescored by the max
-                    "units-max-rescored": rescored(mean_sims, max_sims, config.dense_depth)}
+                    "units-max-rescored": rescored(mean_sims, max_sims, config.dense_depth),
+                    # the same, scored by the mean of the stored cosine and the best unit's (as --sentences does)
+                    "units-mean+max-rescored": rescored(mean_sims, (mean_sims + max_sims) / 2, config.dense_depth)}
         q_texts = [q.text for q in questions]
         for name, variant_sims in variants.items():
             got = retrieve_all(ids, variant_sims, index, q_texts)
@@ -450,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if compared:
         print(f"\nVecteurs des passages ({compared['units']} unités ; "
               f"{compared['paragraphs_without_unit']} paragraphes sans unité) :")
-        for name in ("passage", "units-mean", "units-max", "units-max-rescored"):
+        for name in ("passage", "units-mean", "units-max", "units-max-rescored", "units-mean+max-rescored"):
             print(f"\n{name} — toutes les questions :")
             print(table(compared[name]["all"]))
             print(f"{name} — moitié jamais vue pendant le réglage :")
