@@ -119,30 +119,44 @@ class PooledEmbeddings(NamedEmbeddings):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         pool = self._running()
-        batches = [list(texts[i:i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        # Longest texts first: the workers take batches in turn, so the last batches are the shortest and
+        # no worker is left alone with a long one at the end of the call.
+        order = sorted(range(len(texts)), key=lambda i: (-len(texts[i]), i))
+        batches = [[texts[i] for i in order[start:start + self.batch_size]]
+                   for start in range(0, len(order), self.batch_size)]
         try:
-            return np.vstack(pool.map(_embed, batches, chunksize=1)).astype(np.float32)
+            pending = pool.map_async(_embed, batches, chunksize=1)
+            while True:  # a stoppable wait: the call may come from a thread while the run is being stopped
+                try:
+                    done = pending.get(timeout=0.5)
+                    break
+                except multiprocessing.TimeoutError:
+                    if self._pool is not pool:
+                        raise RuntimeError("the embedding pool was stopped") from None
         except BaseException:
             # Ctrl+C or a worker's error: the workers may be mid-batch, stop them now rather than wait.
             self.terminate()
             raise
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        out[order] = np.vstack(done)
+        return out
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError("the embedding pool embeds passages only (ingestion)")
 
     def terminate(self) -> None:
         """Stop the workers at once, whatever they are doing."""
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+        pool, self._pool = self._pool, None  # taken once: the embedding thread and the main one may both stop it
+        if pool is not None:
+            pool.terminate()
+            pool.join()
 
     def close(self) -> None:
         """Stop the workers once their work is done."""
-        if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+            pool.join()
 
     def __enter__(self) -> PooledEmbeddings:
         return self

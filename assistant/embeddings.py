@@ -272,10 +272,7 @@ class CachedEmbeddings(NamedEmbeddings):
     def _key(self, text: str) -> str:
         return hashlib.sha256(f"{self.name}\x00passage\x00{text}".encode()).hexdigest()
 
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        keys = [self._key(t) for t in texts]
+    def _stored(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         with self._lock:
             conn = self._connect()
@@ -284,6 +281,18 @@ class CachedEmbeddings(NamedEmbeddings):
                 marks = ",".join("?" * len(chunk))
                 for key, blob in conn.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk):
                     found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def lookup(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vectors the cache already holds for ``texts`` (by text); embeds nothing."""
+        keys = {self._key(t): t for t in texts}
+        return {keys[k]: v for k, v in self._stored(list(keys)).items()}
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        keys = [self._key(t) for t in texts]
+        found = self._stored(keys)
         missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
         if missing:
             vectors = self.inner.embed_passages([t for _, t in missing])

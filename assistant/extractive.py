@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.calibration import Calibration
-from assistant.embeddings import CachedEmbeddings, NamedEmbeddings
+from assistant.embeddings import NamedEmbeddings
 from assistant.lexical import analyze
 from assistant.ranker import RankedUnit, question_kind, rank, unit_has_kind
 from assistant.schema import Citation, Passage
@@ -159,20 +159,6 @@ def _without_boilerplate(unit: Unit, passages: Sequence[Passage], boilerplate: C
         return None
     start = unit.start + spans[ends[0] + 1][0]
     return Unit(unit.passage_index, start, unit.end, text[start:unit.end].strip())
-
-
-def precompute_unit_vectors(passages: Sequence[Passage], embedder: NamedEmbeddings) -> int:
-    """Embed now every unit :func:`select` may quote from ``passages``; returns how many texts were embedded.
-
-    Called by the ingestion job as it indexes each document, so that answering a question later costs one
-    query embedding: :func:`rank_units` then finds every unit vector in the embedder's persistent cache
-    (keyed by text). An embedder without that cache would keep nothing, so this does nothing and returns 0.
-    """
-    if not isinstance(embedder, CachedEmbeddings):
-        return 0
-    texts = sorted({u.text for u in quotable_units(passages)})
-    embedder.embed_passages(texts)
-    return len(texts)
 
 
 def rank_units(

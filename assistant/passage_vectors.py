@@ -1,20 +1,28 @@
-"""A passage's vector derived from its quotable units: one embedding pass per ingestion.
+"""Every vector one file's ingestion needs, from one embedding call: passages and their quotable units.
 
-The extractive answer needs a vector for every quotable unit (:mod:`assistant.units`); embedding the whole
-passage too read the same words twice. Here each unit is embedded once (through the embedder's cache,
-where the answerer finds it again) and a passage's vector is the normalised mean of its units' vectors.
-A passage with no quotable unit (a table of figures, a list of headings) is embedded as a whole.
+The extractive answer needs a vector for every quotable unit (:mod:`assistant.units`), found later in the
+embedder's persistent cache. A passage's own vector in the index is either its whole text embedded
+(``ASSISTANT_PASSAGE_VECTORS=text``) or the normalised mean of its units' vectors (``units``: no second
+pass over the same words). A passage with no quotable unit (a table of figures, a list of headings) is
+embedded as a whole in both cases.
 
-Not the default (``ASSISTANT_PASSAGE_VECTORS=text``): measured side by side on PIAF (3,835 questions,
-``python -m evals.piaf --units``), the mean of unit vectors ranks worse than the paragraph's own vector
-(hybrid hit@1/5/10 0.721/0.894/0.924 against 0.746/0.908/0.931; dense hit@1 0.555 against 0.654), while
-the best unit's cosine taken at query time ranks slightly better (hybrid 0.756/0.907/0.931, MRR@10
-0.820 against 0.814) — that one needs a unit-level index, not a stored passage vector.
+Both kinds of text go to the embedder in one call, each distinct text once: with a pool of worker
+processes, one call per file keeps every worker busy to the end of the file, where two calls (passages,
+then units) each left a worker idle at their tail and serialised the second behind the first.
+
+``units-max`` stores the same vectors as ``units`` and rescores Chroma's hits at query time by their best
+unit's cosine (:func:`best_unit_scores`). ``text`` stays the default: measured side by side on PIAF
+(3,835 questions, ``python -m evals.piaf --units``), hybrid hit@1/5/10 and MRR@10 were 0.746/0.908/0.931/0.814
+for the paragraph's own vector, 0.721/0.894/0.924/0.796 for the mean of its units, 0.751/0.906/0.932/0.817
+for the mean's top 100 rescored by the best unit (``units-max``; the best unit over all paragraphs, which
+needs a unit-level index: 0.756/0.907/0.931/0.820). ``units-max`` wins 19 questions at hit@1 and loses 7
+at hit@5.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -36,19 +44,55 @@ def mean_pool(unit_vectors: np.ndarray, owner: Sequence[int], count: int) -> tup
     return (sums / norms).astype(np.float32), has
 
 
-def unit_pooled_vectors(passages: Sequence[Passage], embedder: NamedEmbeddings) -> np.ndarray:
-    """(len(passages), dim) vectors: each passage's units embedded once, averaged, normalised."""
+def embed_passages_and_units(passages: Sequence[Passage], embedder: NamedEmbeddings, *,
+                             mode: Literal["text", "units"], with_units: bool = True) -> np.ndarray:
+    """(len(passages), dim) passage vectors as ``mode`` says, from one ``embed_passages`` call that also
+    embeds every quotable unit when ``with_units`` (always for ``units``, which derives from them)."""
     if not passages:
         return np.zeros((0, embedder.dim), dtype=np.float32)
-    units = quotable_units(passages)
+    units = quotable_units(passages) if with_units or mode == "units" else []
     # A unit repeated in a passage (or across passages) is embedded once and counts once per passage.
     pairs = sorted({(u.passage_index, u.text) for u in units})
-    texts = sorted({text for _, text in pairs})
+    owners = {p for p, _ in pairs}
+    whole = [i for i in range(len(passages)) if mode == "text" or i not in owners]
+    texts = list(dict.fromkeys([passages[i].text for i in whole] + sorted({t for _, t in pairs})))
     row = {text: i for i, text in enumerate(texts)}
-    vectors = embedder.embed_passages(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
-    pooled, has = mean_pool(vectors[[row[t] for _, t in pairs]] if pairs else vectors,
-                            [p for p, _ in pairs], len(passages))
-    bare = [i for i in range(len(passages)) if not has[i]]
-    if bare:
-        pooled[bare] = embedder.embed_passages([passages[i].text for i in bare])
+    vectors = embedder.embed_passages(texts)
+    if mode == "text":
+        return vectors[[row[p.text] for p in passages]]
+    pooled, _ = mean_pool(vectors[[row[t] for _, t in pairs]] if pairs else vectors[:0],
+                          [p for p, _ in pairs], len(passages))
+    if whole:
+        pooled[whole] = vectors[[row[passages[i].text] for i in whole]]
     return pooled
+
+
+def unit_pooled_vectors(passages: Sequence[Passage], embedder: NamedEmbeddings) -> np.ndarray:
+    """(len(passages), dim) vectors: each passage's units embedded once, averaged, normalised."""
+    return embed_passages_and_units(passages, embedder, mode="units")
+
+
+def best_unit_scores(query_vector: Sequence[float], passages: Sequence[Passage], scores: Sequence[float],
+                     embedder: NamedEmbeddings) -> list[float]:
+    """Each passage's dense score replaced by its best quotable unit's cosine with the query
+    (``ASSISTANT_PASSAGE_VECTORS=units-max``).
+
+    Unit vectors come from the embedder's persistent cache, where ingestion put them; nothing is embedded
+    here (a question must not wait for hundreds of sentences): a passage whose units are not all in the
+    cache, or that has none, keeps the score it came with.
+    """
+    lookup = getattr(embedder, "lookup", None)
+    units = quotable_units(passages)
+    if lookup is None or not units:
+        return list(scores)
+    found: dict[str, np.ndarray] = lookup(sorted({u.text for u in units}))
+    query = np.asarray(query_vector, dtype=np.float32)
+    cosine = {text: float(vector @ query) for text, vector in found.items()}
+    best: dict[int, float] = {}
+    missing: set[int] = set()
+    for unit in units:
+        if unit.text in cosine:
+            best[unit.passage_index] = max(best.get(unit.passage_index, -1.0), cosine[unit.text])
+        else:
+            missing.add(unit.passage_index)
+    return [best[i] if i in best and i not in missing else float(score) for i, score in enumerate(scores)]

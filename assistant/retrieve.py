@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from langchain_core.documents import Document
+
 from assistant import shared_state, store
 from assistant.albert import RerankError
 from assistant.calibration import Calibration, calibration_for
@@ -23,6 +25,7 @@ from assistant.errors import AssistantError
 from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
 from assistant.lexical import LexicalIndex
+from assistant.passage_vectors import best_unit_scores
 from assistant.rerank import RERANK_UNAVAILABLE, build_reranker
 from assistant.schema import CHUNK_INDEX, DOC_ID, PAGE, Passage
 from assistant.settings import SearchMode, Settings
@@ -201,6 +204,8 @@ class Retriever:
         t = time.perf_counter()
         query_vector = self.embedder.embed_query(expanded)
         dense_hits = store.dense_search(snap.vectors.collection, query_vector, s.dense_depth, where)
+        if s.passage_vectors == "units-max":
+            dense_hits = self._by_best_unit(query_vector, dense_hits)
         timings["dense"] = time.perf_counter() - t
         best_similarity = dense_hits[0][2] if dense_hits else 0.0
 
@@ -285,3 +290,11 @@ class Retriever:
                     "Reclassement indisponible, ordre de la recherche conservé : %s", exc)
             return list(passages), RERANK_UNAVAILABLE.format(reason=exc)
         return [passages[i] for i in order], ""
+
+    def _by_best_unit(self, query_vector: Sequence[float],
+                      hits: list[tuple[str, Document, float]]) -> list[tuple[str, Document, float]]:
+        """Chroma's hits scored by their best quotable unit's cosine, best first (ties: Chroma's order)."""
+        passages = [Passage.from_document(pid, doc) for pid, doc, _ in hits]
+        scores = best_unit_scores(query_vector, passages, [sim for _, _, sim in hits], self.embedder)
+        order = sorted(range(len(hits)), key=lambda i: -scores[i])
+        return [(hits[i][0], hits[i][1], scores[i]) for i in order]

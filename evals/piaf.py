@@ -245,6 +245,16 @@ def units_max(question_vectors: np.ndarray, unit_vecs: np.ndarray, owner: np.nda
     return best
 
 
+def rescored(first: np.ndarray, second: np.ndarray, depth: int) -> np.ndarray:
+    """``second``'s scores for each question's ``depth`` best paragraphs by ``first``, -inf elsewhere: what a
+    retriever does that takes Chroma's top ``depth`` by the stored vector and rescores them."""
+    out = np.full_like(second, -np.inf)
+    top = np.argpartition(-first, min(depth, first.shape[1] - 1), axis=1)[:, :depth]
+    rows = np.arange(first.shape[0])[:, None]
+    out[rows, top] = second[rows, top]
+    return out
+
+
 def retrieve_all(
     ids: Sequence[str],
     sims: np.ndarray,
@@ -355,9 +365,15 @@ def _run(data: Path, ids: list[str], texts: list[str], all_questions: list[Quest
         timings["unit_embeddings_s"] = time.perf_counter() - start
         pooled, has = mean_pool(unit_vecs, owner.tolist(), len(ids))
         pooled[~has] = passage_vectors[~has]  # what ingestion does: no unit, the text's own vector
+        mean_sims = question_vectors @ pooled.T
+        max_sims = units_max(question_vectors, unit_vecs, owner, len(ids), passage_vectors)
         variants = {"passage": sims if not sentences else question_vectors @ passage_vectors.T,
-                    "units-mean": question_vectors @ pooled.T,
-                    "units-max": units_max(question_vectors, unit_vecs, owner, len(ids), passage_vectors)}
+                    "units-mean": mean_sims,
+                    "units-max": max_sims,
+                    # the product's option: Chroma's top dense_depth by the stored unit mean, rescored by the max
+                    "units-max-rescored": rescored(mean_sims, max_sims, config.dense_depth),
+                    # the same, scored by the mean of the stored cosine and the best unit's (as --sentences does)
+                    "units-mean+max-rescored": rescored(mean_sims, (mean_sims + max_sims) / 2, config.dense_depth)}
         q_texts = [q.text for q in questions]
         for name, variant_sims in variants.items():
             got = retrieve_all(ids, variant_sims, index, q_texts)
@@ -436,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if compared:
         print(f"\nVecteurs des passages ({compared['units']} unités ; "
               f"{compared['paragraphs_without_unit']} paragraphes sans unité) :")
-        for name in ("passage", "units-mean", "units-max"):
+        for name in ("passage", "units-mean", "units-max", "units-max-rescored", "units-mean+max-rescored"):
             print(f"\n{name} — toutes les questions :")
             print(table(compared[name]["all"]))
             print(f"{name} — moitié jamais vue pendant le réglage :")

@@ -11,10 +11,12 @@ A run is three steps (:func:`run_ingest` reads as them): :func:`plan_ingest`
 vectors) and :func:`publish_generation` (its BM25 index and catalog, then the
 switch of the ``CURRENT`` pointer and the clean-up).
 
-Embedding is the cost: it runs in a pool of worker processes (:mod:`assistant.embed_pool`) while a
-background thread reads the next files (:mod:`ingest.reader`); with ``passage_vectors="units"`` each
-quotable unit is embedded once and a passage's vector derives from its units'
-(:mod:`assistant.passage_vectors`), otherwise passages and units are embedded each.
+Embedding is the cost: it runs in a pool of worker processes (:mod:`assistant.embed_pool`), fed by a
+pipeline of background threads (:mod:`ingest.reader`): one reads and splits the next files, another
+hands each split file to the pool, so that the workers embed file n+1 while the main thread writes file n.
+Each file's passages and quotable units go to the pool in one call, each distinct text once
+(:mod:`assistant.passage_vectors`); with ``passage_vectors="units"`` (or ``"units-max"``) a passage's vector
+derives from its units' and no passage text is embedded.
 """
 
 from __future__ import annotations
@@ -40,11 +42,10 @@ from tqdm import tqdm
 from assistant import shared_state, store
 from assistant.catalog import Catalog, CatalogEntry, CatalogFailure
 from assistant.embed_pool import ingestion_embedder
-from assistant.embeddings import NamedEmbeddings
+from assistant.embeddings import CachedEmbeddings, NamedEmbeddings
 from assistant.errors import AssistantError
-from assistant.extractive import precompute_unit_vectors
 from assistant.lexical import LexicalIndex
-from assistant.passage_vectors import unit_pooled_vectors
+from assistant.passage_vectors import embed_passages_and_units
 from assistant.schema import (
     DOC_ID,
     EDITION,
@@ -117,6 +118,7 @@ class _Prepared:
     passages: list[Document]
     entry: CatalogEntry
     force: bool
+    vectors: np.ndarray | None = None  # one row per passage, set by the embedding stage
 
 
 @dataclass
@@ -176,8 +178,8 @@ def _entry_signature(entry: DocumentEntry | None, settings: Settings) -> str:
     # Metadata or chunking changes must re-process a file even when its bytes did not change.
     data: dict[str, Any] = {"entry": entry.__dict__ if entry else None,
                             "chunk": [settings.chunk_words, settings.chunk_overlap_words], "split": SPLIT_VERSION}
-    if settings.passage_vectors != "text":  # the signature of files indexed before the setting existed
-        data["vectors"] = settings.passage_vectors
+    if settings.stored_vectors != "text":  # the signature of files indexed before the setting existed
+        data["vectors"] = settings.stored_vectors
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=list).encode()).hexdigest()
 
 
@@ -259,7 +261,7 @@ class IngestPlan:
     removed: list[str]  # files of ``previous`` gone from the corpus
     documents: dict[str, CatalogEntry]  # every file this run saw (and kept failures), with its status
     report: IngestReport  # unchanged and failed files so far; the next steps complete it
-    reader: ReadAhead[_Pending, _Prepared] | None = None
+    reader: ReadAhead[Any, _Prepared] | None = None  # the last stage: files read, split and embedded
 
     @property
     def changes_nothing(self) -> bool:
@@ -376,8 +378,24 @@ def plan_ingest(
         plan.pending.append(_Pending(rel, path, entry, doc_ids[rel], file_hash, signature, old, len(plan.pending)))
         plan.documents[rel] = old or CatalogEntry(doc_id=doc_ids[rel], source_path=rel)  # its place, until read
     plan.removed = sorted(rel for rel in known if rel not in seen)
-    plan.reader = ReadAhead(plan.pending, lambda item: _read(item, settings, limits))
+    # Two stages, each in its own thread: read and split the next files; embed each one as it comes.
+    reading = ReadAhead(plan.pending, lambda item: _read(item, settings, limits))
+    plan.reader = reading.then(lambda prepared: _embed(prepared, settings, embedder), name="ingest-embed-ahead")
     return plan
+
+
+def _embed(prepared: _Prepared, settings: Settings, embedder: NamedEmbeddings) -> _Prepared:
+    """The file's passage vectors, computed with its quotable units' in one call to the embedder.
+
+    Units are embedded for the extractive answer, which finds them in the embedder's persistent cache:
+    an embedder without that cache would keep nothing, so with ``passage_vectors="text"`` it embeds the
+    passages only.
+    """
+    passages = [Passage.from_document(doc.id or "", doc) for doc in prepared.passages]
+    prepared.vectors = embed_passages_and_units(
+        passages, embedder, mode=settings.stored_vectors,
+        with_units=settings.stored_vectors == "units" or isinstance(embedder, CachedEmbeddings))
+    return prepared
 
 
 def _read(item: _Pending, settings: Settings, limits: LoadLimits) -> _Prepared:
@@ -433,7 +451,7 @@ def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Gen
                      *, progress: bool, log: IO[str] | None) -> BuiltGeneration:
     previous = plan.previous
     # Chroma asks this for the vectors of the passages the record manager finds new or changed: the ones
-    # derived from their units just before, or (setting "text") their texts embedded.
+    # the embedding stage computed for the file.
     derived = _DerivedVectors(embedder)
     vectors = store.open_vectorstore(settings, generation, derived, create=True)
     if previous:
@@ -448,9 +466,8 @@ def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Gen
         for item in plan.prepared():
             pbar.total += len(item.passages)  # the files after it are still being read
             pbar.refresh()
-            passages = [Passage.from_document(doc.id or "", doc) for doc in item.passages]
-            if settings.passage_vectors == "units":
-                derived.remember(passages, unit_pooled_vectors(passages, embedder))
+            assert item.vectors is not None
+            derived.remember([doc.page_content for doc in item.passages], item.vectors)
             index(
                 item.passages,
                 records,
@@ -461,8 +478,6 @@ def _fill_generation(settings: Settings, plan: IngestPlan, generation: store.Gen
                 batch_size=max(settings.embed_batch_size * 4, 16),
                 force_update=item.force,
             )
-            if settings.passage_vectors == "text":
-                precompute_unit_vectors(passages, embedder)
             derived.forget()
             plan.report.indexed.append(item.rel)
             pbar.update(len(item.passages))
@@ -552,8 +567,8 @@ class _DerivedVectors(NamedEmbeddings):
         self.query_chars, self.passage_chars = inner.query_chars, inner.passage_chars
         self._known: dict[str, np.ndarray] = {}
 
-    def remember(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
-        self._known.update(zip((p.text for p in passages), vectors, strict=True))
+    def remember(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        self._known.update(zip(texts, vectors, strict=True))
 
     def forget(self) -> None:
         self._known.clear()

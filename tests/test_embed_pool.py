@@ -246,3 +246,44 @@ def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, 
     assert result.generation == before.name and result.passages
     if how == "Ctrl+C":
         assert proc.stderr is not None and "Traceback" not in proc.stderr.read().decode()
+
+
+# --- units-max: Chroma's hits rescored by their best unit ----------------------------------------------------
+
+
+def test_units_max_scores_each_dense_hit_by_its_best_unit(settings: Settings) -> None:
+    chosen = settings.with_overrides(passage_vectors="units-max")
+    assert run_ingest(chosen, progress=False).exit_code == 0
+    result = Retriever(chosen).search("missions des catalyseurs territoriaux", mode="dense")
+    query = np.asarray(result.query_vector, dtype=np.float32)
+    bare = HashEmbeddings(256)
+    checked = 0
+    for passage in result.passages:
+        units = sorted({u.text for u in quotable_units([passage])})
+        if units:
+            assert passage.dense_score == pytest.approx(float(max(bare.embed_passages(units) @ query)), abs=1e-5)
+            checked += 1
+    assert checked >= 2
+    scores = [p.dense_score for p in result.passages]
+    assert scores == sorted(scores, reverse=True)
+    assert result.best_similarity == pytest.approx(scores[0])
+
+
+def test_units_max_embeds_nothing_at_query_time(settings: Settings, tmp_path: Path) -> None:
+    from assistant.embeddings import CachedEmbeddings
+    from assistant.passage_vectors import best_unit_scores
+    from tests.fakes import make_passage
+
+    passages = [make_passage("Le maire préside le conseil municipal de la commune chaque mois.", chunk_index=0)]
+    empty = CachedEmbeddings(_Refusing(HashEmbeddings(256)), tmp_path / "cache.sqlite")
+    query = HashEmbeddings(256).embed_queries(["conseil municipal"])[0]
+    assert best_unit_scores(query, passages, [0.42], empty) == [0.42]  # not in the cache: kept as it came
+    filled = CachedEmbeddings(HashEmbeddings(256), tmp_path / "cache.sqlite")
+    filled.embed_passages([u.text for u in quotable_units(passages)])
+    assert best_unit_scores(query, passages, [0.42], empty) != [0.42]
+
+
+def test_units_and_units_max_store_the_same_vectors(settings: Settings) -> None:
+    first = run_ingest(settings.with_overrides(passage_vectors="units"), progress=False)
+    second = run_ingest(settings.with_overrides(passage_vectors="units-max"), progress=False)
+    assert first.indexed and second.unchanged == first.indexed and not second.indexed

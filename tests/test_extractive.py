@@ -13,14 +13,14 @@ from assistant.embeddings import CachedEmbeddings, HashEmbeddings
 from assistant.extractive import (
     build_extractive,
     coverage,
-    precompute_unit_vectors,
     question_parts,
     rank_units,
     select,
 )
+from assistant.passage_vectors import embed_passages_and_units
 from assistant.ranker import FEATURES, RankedUnit, RankerWeights, question_kind, unit_has_kind
 from assistant.short_answer import short_answer
-from assistant.units import Unit, passage_units, states_absence
+from assistant.units import Unit, passage_units, quotable_units, states_absence
 from tests.fakes import make_passage
 
 EMBEDDER = HashEmbeddings(256)
@@ -270,14 +270,13 @@ def test_precomputed_unit_vectors_are_what_ranking_reads(tmp_path: Path) -> None
     cached = CachedEmbeddings(inner, tmp_path / "cache.sqlite")
     passages = [make_passage("Le mandat municipal dure six ans. Il commence en mars."),
                 make_passage("Le collectif réunit 23 organisations depuis 2014.", chunk_index=1)]
-    count = precompute_unit_vectors(passages, cached)
-    assert count == len(inner.embedded) > 0
+    embed_passages_and_units(passages, cached, mode="text")  # what ingestion does for each file
+    assert set(inner.embedded) >= {u.text for u in quotable_units(passages)} and inner.embedded
     question = "Combien de temps dure le mandat ?"
     query_vector = inner.embed_query(question)  # the retriever's, reused (HashEmbeddings embeds queries as passages)
     inner.embedded.clear()
     rank_units(question, passages, cached, CAL, query_vector=query_vector)
     assert inner.embedded == []  # every unit vector came from the cache
-    assert precompute_unit_vectors(passages, inner) == 0  # no cache: nothing worth computing ahead
 
 
 @pytest.mark.parametrize(
