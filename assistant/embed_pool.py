@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from multiprocessing import resource_tracker
 from multiprocessing.pool import Pool
 from typing import Any
 
@@ -93,6 +94,9 @@ class PooledEmbeddings(NamedEmbeddings):
         self._pool: Pool | None = None
         blocked = threading.current_thread() is threading.main_thread()
         if blocked:  # held, not lost: the job still stops once the workers exist (a blocked mask survives exec)
+            # Started first: starting it later, inside the pool, unblocks SIGINT on its way out, so the workers
+            # were spawned with it unblocked and one still importing printed a KeyboardInterrupt traceback.
+            resource_tracker.ensure_running()
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self._pool = context.Pool(

@@ -287,3 +287,26 @@ def test_units_and_units_max_store_the_same_vectors(settings: Settings) -> None:
     first = run_ingest(settings.with_overrides(passage_vectors="units"), progress=False)
     second = run_ingest(settings.with_overrides(passage_vectors="units-max"), progress=False)
     assert first.indexed and second.unchanged == first.indexed and not second.indexed
+
+
+
+def _sigint_held_off(pid: int) -> bool:
+    """SIGINT is blocked or ignored in process ``pid`` (from /proc)."""
+    bit = 1 << (signal.SIGINT - 1)
+    masks = {k: int(v.split()[0], 16) for k, _, v in
+             (line.partition(":") for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+             if k in ("SigBlk", "SigIgn")}
+    return bool((masks["SigBlk"] | masks["SigIgn"]) & bit)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to read the workers' signals")
+def test_no_worker_can_be_interrupted_while_it_starts() -> None:
+    """A Ctrl+C reaches the whole process group: a worker still importing its modules must not take it.
+
+    It did under load (the Ctrl+C test failed on a KeyboardInterrupt traceback from the spawn machinery):
+    multiprocessing's resource tracker, started inside the pool, unblocked SIGINT before the workers spawned.
+    """
+    with PooledEmbeddings("hash:64", workers=2, batch_size=5):
+        workers = [p for p in _children(os.getpid()) if _is_embed_worker(p)]
+        assert len(workers) >= 2
+        assert all(_sigint_held_off(p) for p in workers), "a worker could be interrupted while it started"
