@@ -37,8 +37,10 @@ def take(url: str, out: Path, question: str = QUESTION, document: str = "co-cons
             page.fill("#question textarea", question)
             page.click("#envoyer")
             page.wait_for_selector("#conversation .sources", timeout=120_000)
+            # Only the previews in view: those of folded source cards are lazy and never load.
             page.wait_for_function("() => [...document.querySelectorAll('#conversation p.apercu img')]"
-                                   ".every(img => img.complete)", timeout=60_000)
+                                   ".filter(img => img.checkVisibility()).every(img => img.complete)",
+                                   timeout=60_000)
             # Show the question and the start of the answer.
             page.wait_for_timeout(1000)
             page.evaluate("""() => { for (const el of document.querySelectorAll('#conversation, #conversation *')) {
