@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -154,3 +155,17 @@ def fake_albert() -> Iterator[tuple[str, FakeAlbert]]:
     fake = FakeAlbert()
     with serve(albert_app(fake)) as url:
         yield url + "/v1", fake
+
+
+@pytest.fixture
+def connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every address a socket of this process connects to during the test (loopback included)."""
+    calls: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def watched(self: socket.socket, address: Any) -> Any:
+        calls.append(address)
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", watched)
+    return calls

@@ -4,7 +4,6 @@ Albert's embeddings and reranking: tests/test_albert_embed.py."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -68,17 +67,10 @@ def test_albert_needs_a_key_and_defaults_to_its_public_address() -> None:
 
 
 def test_nothing_reaches_the_network_unless_configured(settings: Settings,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      connections: list[Any]) -> None:
     """Not a single connection, loopback included, from ingestion to both answer modes, when no Albert (nor any
     other service) is configured: the embedder, the reranker and the chat model all come from the factories."""
-    calls: list[Any] = []
-    real_connect = socket.socket.connect
-
-    def watched(self: socket.socket, address: Any) -> Any:
-        calls.append(address)
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", watched)
+    calls = connections
     assert not settings.remote_embedder and not settings.reranker and not settings.llm_configured
     assert not Settings().remote_embedder and Settings().reranker == "" and not Settings().llm_configured
     run_ingest(settings, progress=False)  # the embedder built by the ingestion job itself

@@ -6,7 +6,6 @@ dimension stored with the index, reranking and its fallback to the local order."
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -271,15 +270,8 @@ def test_address_and_key_never_borrow_another_backends_key() -> None:
     assert "cle-secrete" not in repr(secret) and "albert_api_key" not in secret.public_dict()
 
 
-def test_configured_albert_calls_nobody_until_used(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-    real_connect = socket.socket.connect
-
-    def watched(self: socket.socket, address: Any) -> Any:
-        calls.append(address)
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", watched)
+def test_configured_albert_calls_nobody_until_used(settings: Settings, connections: list[Any]) -> None:
+    calls = connections
     configured = settings.with_overrides(embedder="albert", reranker="albert:r", albert_api_key=KEY,
                                          albert_base_url="http://127.0.0.1:9/v1")
     embedder = embedder_from_settings(configured)
