@@ -41,6 +41,12 @@ _PART_SPLIT = re.compile(
     re.IGNORECASE,
 )
 _MIN_PART_TERMS = 1
+# A piece that asks something: a question word anywhere, « est-ce », or a subject inversion (« peut-il »).
+_ASKS = re.compile(
+    r"\b(?:combien|quel|quelle|quels|quelles|qui|quand|où|comment|pourquoi|que|qu['’]|quoi|lequel|laquelle|"
+    r"lesquels|lesquelles|est-ce)\b|\w-(?:t-)?(?:il|elle|ils|elles|on)\b|\?",
+    re.IGNORECASE,
+)
 # Subject pronouns: the part is about the first part's subject (articles « le, la, les » are not pronouns here).
 _LEANS_ON_SUBJECT = re.compile(r"\b(?:il|elle|ils|elles|ça|cela|celui-ci|celle-ci)\b", re.IGNORECASE)
 
@@ -60,7 +66,15 @@ class Selection:
 def question_parts(question: str) -> list[str]:
     """The sub-questions of a question in several parts; ``[question]`` when it has one part."""
     pieces = [p.strip(" ,;") for p in _PART_SPLIT.split(question) if p and p.strip(" ,;?")]
-    parts = [p for p in pieces if len(analyze(p)) >= _MIN_PART_TERMS]
+    # « Dans un immeuble de logements sociaux, qui est l'abonné ? » is one question: a piece that asks
+    # nothing is the circumstance of the next one, not a part to answer on its own.
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and not _ASKS.search(merged[-1]):
+            merged[-1] = f"{merged[-1]}, {piece}"
+        else:
+            merged.append(piece)
+    parts = [p for p in merged if len(analyze(p)) >= _MIN_PART_TERMS]
     if len(parts) < 2:
         return [question]
     # A later part that leans on the first one's subject (« et comment peut-il être géré ? ») gets its terms.

@@ -206,6 +206,28 @@ _DURATION = re.compile(
 )
 
 
+# What the figure asked for is measured in: « quelle surface » wants km², « quel pourcentage » a %.
+_UNIT_OF_QUESTION: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (re.compile(q), re.compile(u, re.IGNORECASE)) for q, u in (
+        (r"\b(?:pourcentage|proportion|part|taux)\b", r"%|\bpour ?cent\b|\b(?:moitié|tiers|quart)\b"),
+        (r"\b(?:prix|cout|coute|montant|budget|somme|salaire|paye|frais|tarif|financement)\b",
+         r"€|\b(?:k€|M€|euros?|dollars?|yens?|francs?|livres?)\b|\$|£"),
+        (r"\b(?:surface|superficie)\b", r"\b(?:km2|m2|hectares?|ha|ares?)\b|km²|m²"),
+        (r"\b(?:distance|longueur|hauteur|altitude|profondeur|largeur)\b",
+         r"\b(?:km|m|cm|mm|metres?|mètres?|kilometres?|kilomètres?)\b"),
+        (r"\b(?:poids|pese|peser)\b", r"\b(?:kg|g|t|tonnes?|kilos?|kilogrammes?|grammes?)\b"),
+        (r"\b(?:age)\b", r"\bans\b"),
+        (r"\b(?:puissance|consommation|energie)\b", r"\b(?:W|kW|MW|GW|kWh|MWh|GWh|TWh)\b"),
+    )
+)
+
+
+def asked_units(question: str) -> list[re.Pattern[str]]:
+    """The units the figure a question asks for is written in (« quelle surface ? » → m², ha…); [] if any."""
+    folded = _fold(question)
+    return [unit for asks, unit in _UNIT_OF_QUESTION if asks.search(folded)]
+
+
 def unit_has_kind(text: str, kind: QuestionKind, question: str = "") -> bool:
     """Whether the unit holds the kind of thing the question asks for.
 
@@ -215,7 +237,11 @@ def unit_has_kind(text: str, kind: QuestionKind, question: str = "") -> bool:
     if kind == "duration":
         return bool(_DURATION.search(_fold(text)))
     if kind == "number":
-        return bool(_NON_YEAR_NUMBER.search(text)) or "%" in text
+        if not (_NON_YEAR_NUMBER.search(text) or "%" in text):
+            return False
+        # « Quelle surface ? » is not answered by « l'article 4.2 »: the figure must be in the asked unit.
+        units = asked_units(question)
+        return not units or any(u.search(text) for u in units)
     if kind == "date":
         folded = _fold(text)
         return bool(_YEAR.search(text) or _MONTHS.search(folded) or _SIECLE.search(folded))

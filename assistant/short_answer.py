@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.lexical import analyze
-from assistant.ranker import QuestionKind, RankedUnit, question_kind
+from assistant.ranker import QuestionKind, RankedUnit, asked_units, question_kind
+from assistant.text import fold
 
 _NUM = r"\d+(?:[ \u00a0\u202f]\d{3})*(?:[.,]\d+)?"
 # A figure with what it counts: « 23 organisations membres », « 31 % », « 1,5 MWh », « 1,2 million de partenariats ».
@@ -38,7 +39,9 @@ _DURATION_SPAN = re.compile(
     re.IGNORECASE,
 )
 _DATE_SPAN = re.compile(
-    rf"\b(?:(?:le\s+)?\d{{1,2}}(?:er)?\s+(?:{_MONTHS})\s+\d{{4}}|(?:{_MONTHS})\s+\d{{4}}|"
+    rf"\b(?:(?:le\s+)?\d{{1,2}}(?:er)?\s+(?:{_MONTHS})\s+\d{{4}}|(?:(?:fin|début|mi-)\s*)?(?:{_MONTHS})\s+\d{{4}}|"
+    # « les années 1640 », « au printemps 1930 », « fin 2002 »: the period as the text gives it.
+    r"(?:les\s+années|(?:au\s+)?(?:printemps|été|automne|hiver)|fin|début)\s+(?:1[5-9]\d\d|20\d\d)|"
     r"(?:de|entre)\s+(?:1[5-9]\d\d|20\d\d)\s+(?:à|et)\s+(?:1[5-9]\d\d|20\d\d)|"
     r"(?:en|depuis|dès|à partir de)\s+(?:1[5-9]\d\d|20\d\d)|\b(?:1[5-9]\d\d|20\d\d)\b)",
     re.IGNORECASE,
@@ -66,17 +69,78 @@ def _trimmed(text: str, start: int, end: int) -> str:
     return span.strip()
 
 
+_SPELLED = ("deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|seize|vingt|trente|"
+            "quarante|cinquante|soixante|cent|mille")
+# « sept membres », « des dizaines de milliers de personnes », « plusieurs millions »: counts written in words.
+_WORD_NUMBER_SPAN = re.compile(
+    rf"(?:(?:environ|près de|plus de|moins de|quelque)\s+)?"
+    rf"\b(?:(?:{_SPELLED})(?:[ -](?:{_SPELLED}|et))*(?![\w-]*i[eè]me)|"
+    r"(?:des|quelques|plusieurs)\s+(?:dizaines|centaines|milliers|millions|milliards)(?:\s+de\s+(?:milliers|millions))?)\b(?:\s+(?:d['’e]\s*)?[^\W\d_][\w’'-]*)?",
+    re.IGNORECASE,
+)
+_LEADING_NUMBER = re.compile(rf"{_NUM}")
+_IS_YEAR = re.compile(r"^(?:1[5-9]\d\d|20\d\d)$")
+_DAY_OF_MONTH = re.compile(rf"^\s*(?:er)?\s*(?:{_MONTHS})\b", re.IGNORECASE)
+_YEARS = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")
+# « combien de matchs », « le nombre d'habitants »: the noun the question counts, which the right figure carries.
+_COUNTED = re.compile(r"\b(?:combien|nombre|quantite)\s+(?:de\s+|d['’]\s*)([^\W\d_][\w-]*)", re.IGNORECASE)
+
+
+def _digits(text: str) -> set[str]:
+    """The figures in ``text`` without their thousands separators: « 8 408 » and « 8408 » are one figure."""
+    return {re.sub(r"[ \u00a0\u202f]", "", m.group(0)).replace(",", ".") for m in re.finditer(_NUM, text)}
+
+
+def _not_a_count(text: str, start: int, end: int, question_figures: set[str]) -> bool:
+    """The figure that starts ``text[start:end]`` is a year, a day of the month, or one the question already
+    gives (« en 2013 », « le 4 juillet », « de 8 408 à 87 000 ») : it does not answer « combien ».
+
+    A year followed by a counted plural noun (« 2000 habitants ») is a count."""
+    head = _LEADING_NUMBER.search(text, start, end)
+    if head is None:
+        return False
+    figure = re.sub(r"[ \u00a0\u202f]", "", head.group(0)).replace(",", ".")
+    if figure in question_figures:
+        return True
+    after = text[head.end():end]
+    if _DAY_OF_MONTH.match(after) and len(figure) <= 2:
+        return True
+    if _IS_YEAR.match(figure):
+        counted = re.match(r"\s+([^\W\d_][\w’'-]*)", after)
+        return not (counted and counted.group(1).islower() and counted.group(1).endswith(("s", "x"))
+                    and counted.group(1).lower() not in _MONTHS.split("|"))
+    return bool(re.match(r"\s*[-–/]\s*\d{4}\b", text[head.end():])) and len(figure) == 4  # « 1080-1086 »
+
+
+def _expected(question: str) -> tuple[set[str], list[re.Pattern[str]]]:
+    """The noun a « combien » counts (as stems) and the units the question's measure is written in."""
+    folded = fold(question).replace("’", "'")
+    counted = set()
+    if m := _COUNTED.search(folded):
+        counted = set(analyze(m.group(1)))
+    return counted, asked_units(question)
+
+
 def _candidates(text: str, kind: QuestionKind, question: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
+    question_figures = _digits(question)
     if kind == "duration":
         spans = [m.span() for m in _DURATION_SPAN.finditer(text)]
     elif kind == "number":
         for m in _NUMBER_SPAN.finditer(text):
-            if _YEAR_ONLY.match(m.group(0).strip()):
-                continue  # « combien » is rarely answered by a year
+            if _YEAR_ONLY.match(m.group(0).strip()) or _not_a_count(text, m.start(), m.end(), question_figures):
+                continue  # « combien » is rarely answered by a year or a date
             spans.append(m.span())
+        taken = [range(a, b) for a, b in spans]
+        spans += [m.span() for m in _WORD_NUMBER_SPAN.finditer(text)
+                  if not any(m.start() in r for r in taken)]
     elif kind == "date":
-        spans = [m.span() for m in _DATE_SPAN.finditer(text)]
+        question_years = set(_YEARS.findall(question))
+        for m in _DATE_SPAN.finditer(text):
+            years = set(_YEARS.findall(m.group(0)))
+            if years and years <= question_years:
+                continue  # the question's own date (« en juin 2017, combien… ») is not its answer
+            spans.append(m.span())
     elif kind == "entity":
         q_terms = set(analyze(question))
         for m in _ENTITY_SPAN.finditer(text):
@@ -87,7 +151,7 @@ def _candidates(text: str, kind: QuestionKind, question: str) -> list[tuple[int,
             if set(analyze(m.group(0))) <= q_terms:
                 continue  # the question's own subject is not its answer
             spans.append(m.span())
-    return spans
+    return sorted(spans)
 
 
 def short_answer(question: str, ranked: Sequence[RankedUnit]) -> ShortAnswer | None:
@@ -110,11 +174,30 @@ def short_answer(question: str, ranked: Sequence[RankedUnit]) -> ShortAnswer | N
         hits = [abs(pos - span[0]) for pos, terms in words if terms & q_terms]
         return -min(hits) if hits else -1e6
 
-    best = max(spans, key=lambda s: (closeness(s), -s[0]))
+    # « Combien de points ? » is answered by « 14 points », « quelle surface ? » by « 8 km² »: the figure that
+    # carries what the question counts or measures wins, and the others do not dilute the confidence.
+    counted, units = _expected(question) if kind == "number" else (set(), [])
+
+    def carries(span: tuple[int, int]) -> bool:
+        piece = text[span[0]:span[1]]
+        return bool(counted & set(analyze(piece))) or any(u.search(piece) for u in units)
+
+    fitting = [s for s in spans if carries(s)]
+    rivals = fitting or spans
+    best = max(rivals, key=lambda s: (closeness(s), -s[0]))
+    if counted:
+        # « 28 pays l'autorisent » ends at what it counts: « 28 pays ».
+        for m in re.finditer(r"\S+", text[best[0]:best[1]]):
+            if counted & set(analyze(m.group(0))):
+                best = (best[0], best[0] + m.end())
+                break
     answer = _trimmed(text, *best)
     if not answer or (set(analyze(answer)) <= q_terms and kind not in ("number", "duration")):
         return None
     # Sure only when the quote itself is likely right and holds one such figure or date: measured on PIAF,
-    # a second candidate in the quote halves the precision.
-    confidence = top.score / len(spans)
-    return ShortAnswer(answer, round(float(confidence), 4), kind, len(spans))
+    # a second candidate in the quote halves the precision, and so does a figure that does not carry the
+    # asked noun or unit.
+    confidence = top.score / len(rivals)
+    if (counted or units) and not fitting:
+        confidence /= 2
+    return ShortAnswer(answer, round(float(confidence), 4), kind, len(rivals))

@@ -99,12 +99,52 @@ def test_short_answer_is_a_verbatim_span_of_the_top_quote() -> None:
 def test_short_answer_confidence_falls_with_competing_figures_and_a_weaker_quote() -> None:
     q = "Combien de catalyseurs compte le réseau ?"
     alone = short_answer(q, _ranked("Le réseau compte 350 catalyseurs.", "Autre.", scores=(0.9, 0.2)))
-    crowded = short_answer(q, _ranked("Le réseau compte 350 catalyseurs, 12 régions et 40 études.", "Autre.",
+    crowded = short_answer(q, _ranked("Le réseau compte 350 catalyseurs, dont 40 catalyseurs régionaux.", "Autre.",
                                       scores=(0.9, 0.2)))
     weaker = short_answer(q, _ranked("Le réseau compte 350 catalyseurs.", "Autre.", scores=(0.5, 0.2)))
     assert alone and crowded and weaker
-    assert alone.confidence > crowded.confidence and crowded.candidates == 3
+    assert alone.confidence > crowded.confidence and crowded.candidates == 2
     assert alone.confidence > weaker.confidence
+    # Figures of other things (regions, studies) are not rivals of the one that carries the counted noun...
+    mixed = short_answer(q, _ranked("Le réseau compte 12 régions, 350 catalyseurs et 40 études.", "Autre.",
+                                    scores=(0.9, 0.2)))
+    assert mixed and mixed.text == "350 catalyseurs" and mixed.confidence == alone.confidence
+    # ... and a quote whose figures all count something else is a weak short answer.
+    other = short_answer(q, _ranked("Le réseau couvre 12 régions.", "Autre.", scores=(0.9, 0.2)))
+    assert other and other.confidence < alone.confidence / 1.5
+
+
+def test_short_answer_to_combien_is_never_a_year_a_day_or_the_questions_own_figure() -> None:
+    # PIAF's tuning half: « 1600 Rome avait », « 19 septembre », « de 8 408 personnes » were offered for
+    # « combien ». A year, a day of the month, a range of years or a figure the question gives is no count.
+    top = "En 1600 Rome avait 110 000 habitants."
+    sa = short_answer("Quelle était la population de Rome en 1600 ?", _ranked(top, "x"))
+    assert sa and sa.text == "110 000 habitants"
+    sa = short_answer("Combien de pays l'autorisent ?", _ranked("Depuis le 19 septembre, 28 pays l'autorisent.", "x"))
+    assert sa and sa.text == "28 pays"
+    sa = short_answer("Combien de paysans ?", _ranked("Entre 1080-1086, on compte 700 000 paysans.", "x"))
+    assert sa and sa.text == "700 000 paysans"
+    sa = short_answer("Quelle population passe de 8408 à 87000 personnes ?",
+                      _ranked("Elle passe de 8 408 personnes à 87 000 en 1871.", "x"))
+    assert sa is None or "8 408" not in sa.text
+    # A year followed by what it counts is a count.
+    sa = short_answer("Combien d'habitants ?", _ranked("La commune compte 2000 habitants.", "x"))
+    assert sa and sa.text == "2000 habitants"
+    # Counts written in words, and the question's own date is not the answer to « quand ».
+    sa = short_answer("Combien de membres compte le groupe ?", _ranked("Le groupe compte sept membres.", "x"))
+    assert sa and sa.text == "sept membres"
+    sa = short_answer("En juin 2017, quand la loi a-t-elle été votée ?",
+                      _ranked("En juin 2017, on rappela la loi votée en 2003.", "x"))
+    assert sa and sa.text == "en 2003"
+
+
+def test_short_answer_wants_the_unit_the_question_measures() -> None:
+    top = "L'île recouvre des dunes de 2 à 3 m et mesure 8 km2 au total."
+    sa = short_answer("Quelle surface l'île recouvre-t-elle ?", _ranked(top, "x"))
+    assert sa and sa.text == "8 km2"
+    sa = short_answer("Quel pourcentage vient des prêts ?",
+                      _ranked("Les prêts apportent 600 millions d'euros, soit 70 % du total.", "x"))
+    assert sa and sa.text.startswith("70 %")
 
 
 def test_no_short_answer_for_questions_that_do_not_ask_for_a_fact() -> None:
@@ -119,6 +159,26 @@ def test_question_parts() -> None:
     assert len(parts) == 2 and "réseau" in parts[1]  # «il» is the first part's subject
     assert question_parts("Quelles sont les missions et les outils du réseau ?") == [
         "Quelles sont les missions et les outils du réseau ?"]
+
+
+def test_a_circumstance_before_the_question_is_not_a_part_of_it() -> None:
+    # real-docs: « Dans un immeuble de logements sociaux raccordé » was answered on its own, by a sentence
+    # about an «immeuble moyen de 20 appartements», and the answer lost « l'abonné est le bailleur social ».
+    q = "Dans un immeuble de logements sociaux raccordé, qui est l'abonné du réseau de chaleur ?"
+    assert question_parts(q) == [q]
+    assert question_parts("Pour une petite commune, et quels financements ?") == [
+        "Pour une petite commune, et quels financements ?"]
+    # A part that asks by inversion is still a part.
+    parts = question_parts("Comment le syndic répercute-t-il la facture, et quels postes ne peut-il pas refacturer ?")
+    assert len(parts) == 2 and parts[0] == "Comment le syndic répercute-t-il la facture"
+
+
+def test_a_figure_in_another_unit_does_not_answer_a_question_on_a_measure() -> None:
+    q = "À partir de quelle surface ajoutée doit-on se brancher ?"
+    assert not unit_has_kind("L'Abonné entretient le fluide (conformément à l'article 4.2).", "number", q)
+    assert unit_has_kind("- extension ou surélévation de 150 m2 ou de 30 % de la surface existante ;", "number", q)
+    # Without a measure, any figure other than a year is a number.
+    assert unit_has_kind("Le réseau réunit 350 catalyseurs.", "number", "Combien de catalyseurs ?")
 
 
 def test_each_part_is_answered_from_the_document_that_holds_it() -> None:
