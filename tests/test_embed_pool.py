@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -290,13 +291,28 @@ def test_units_and_units_max_store_the_same_vectors(settings: Settings) -> None:
 
 
 
-def _sigint_held_off(pid: int) -> bool:
-    """SIGINT is blocked or ignored in process ``pid`` (from /proc)."""
-    bit = 1 << (signal.SIGINT - 1)
-    masks = {k: int(v.split()[0], 16) for k, _, v in
-             (line.partition(":") for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-             if k in ("SigBlk", "SigIgn")}
-    return bool((masks["SigBlk"] | masks["SigIgn"]) & bit)
+# In a fresh interpreter: multiprocessing's resource tracker starts once per process, so in pytest's own one an
+# earlier pool test may already have started it, and the fault below could not show. The script reads, from
+# /proc, whether each worker has SIGINT blocked. Blocked, not ignored: a worker's initializer ignores SIGINT
+# once it has imported its modules, so by the time the pool answers a worker spawned unprotected often has it
+# ignored too (the test then passed or failed by chance); the blocked mask is the one the worker was spawned
+# with, and nothing in a worker unblocks SIGINT.
+_WORKERS_SIGINT = """
+import json, signal
+from multiprocessing import resource_tracker
+from pathlib import Path
+from assistant.embed_pool import PooledEmbeddings
+
+assert resource_tracker._resource_tracker._fd is None, "the resource tracker already runs: the test proves nothing"
+signal.pthread_sigmask(signal.SIG_SETMASK, set())  # as a terminal starts a job: SIGINT neither blocked
+signal.signal(signal.SIGINT, signal.default_int_handler)  # nor ignored, else every child would inherit it
+bit = 1 << (signal.SIGINT - 1)
+with PooledEmbeddings("hash:64", workers=2, batch_size=5) as pool:
+    status = {p.pid: dict(line.split(":", 1) for line in Path(f"/proc/{p.pid}/status").read_text().splitlines())
+              for p in pool._pool._pool}
+    print(json.dumps({pid: {key: bool(int(s[key].strip(), 16) & bit) for key in ("SigBlk", "SigIgn")}
+                      for pid, s in status.items()}))
+"""
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to read the workers' signals")
@@ -306,7 +322,9 @@ def test_no_worker_can_be_interrupted_while_it_starts() -> None:
     It did under load (the Ctrl+C test failed on a KeyboardInterrupt traceback from the spawn machinery):
     multiprocessing's resource tracker, started inside the pool, unblocked SIGINT before the workers spawned.
     """
-    with PooledEmbeddings("hash:64", workers=2, batch_size=5):
-        workers = [p for p in _children(os.getpid()) if _is_embed_worker(p)]
-        assert len(workers) >= 2
-        assert all(_sigint_held_off(p) for p in workers), "a worker could be interrupted while it started"
+    done = subprocess.run([sys.executable, "-c", _WORKERS_SIGINT], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=os.environ | {"PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 0, done.stderr
+    workers = json.loads(done.stdout)
+    assert len(workers) == 2
+    assert all(signals["SigBlk"] for signals in workers.values()), f"spawned with SIGINT deliverable: {workers}"
