@@ -23,6 +23,7 @@ from assistant.schema import Passage
 from assistant.settings import Settings
 from assistant.units import quotable_units
 from ingest.index import run_ingest
+from tests.processes import alive, as_from_a_terminal, children, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,51 +151,11 @@ def _calibration(settings: Settings):  # type: ignore[no-untyped-def]
 # --- the workers never outlive the job ---------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (read from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _is_embed_worker(pid: int) -> bool:
     try:
         return b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _wait(condition, seconds: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _as_from_a_terminal() -> None:
-    """The job starts as a terminal starts it: SIGINT delivered and not ignored. An ignored or blocked SIGINT
-    survives exec: a pytest launched as a background job of a non-interactive shell has SIGINT ignored (in the
-    clean-clone CI, the job then never saw the Ctrl+C and ended 0). tests/sigint_guard.py resets the session
-    and fails a test that changes it; this keeps the test right when run without that plugin."""
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -219,15 +180,15 @@ def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, 
             encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "ingest", "--quiet"], cwd=ROOT, env=_env(settings),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=_as_from_a_terminal)
+                            preexec_fn=as_from_a_terminal)
     try:
         workers: list[int] = []
 
         def started() -> bool:
-            workers[:] = [p for p in _children(proc.pid) if _is_embed_worker(p)]
+            workers[:] = [p for p in children(proc.pid) if _is_embed_worker(p)]
             return len(workers) >= 2
 
-        assert _wait(started), "the embedding workers never started"
+        assert wait_until(started), "the embedding workers never started"
         # Mid-run, as a user would: not in the instant the workers are still importing their modules (a worker
         # aborted then prints the spawn machinery's own traceback; the job itself still stops cleanly).
         time.sleep(1.0)
@@ -241,7 +202,7 @@ def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, 
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    assert _wait(lambda: not any(_alive(p) for p in workers)), "an embedding worker outlived the job"
+    assert wait_until(lambda: not any(alive(p) for p in workers)), "an embedding worker outlived the job"
     assert store.current_generation(settings.data_dir) == before
     result = Retriever(settings).search("missions des catalyseurs territoriaux")
     assert result.generation == before.name and result.passages

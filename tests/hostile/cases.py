@@ -50,6 +50,7 @@ CASES: dict[str, tuple[str, ...]] = {
     ),
     "kill -9 pendant l'indexation et pendant l'écriture des retours": (
         "tests/test_ingest.py::test_kill_9_mid_run_keeps_previous_index_served_and_next_run_completes",
+        "tests/test_ocr.py::test_a_job_stopped_during_ocr_leaves_no_ocr_child_and_the_served_index",
         "tests/hostile/test_kill_mid_feedback.py",
         "tests/hostile/test_unfinished_generation.py",
     ),
