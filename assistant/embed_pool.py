@@ -11,12 +11,10 @@ thread as a second guard where that call is unavailable.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing import resource_tracker
@@ -26,34 +24,17 @@ from typing import Any
 import numpy as np
 
 from assistant.embeddings import CachedEmbeddings, NamedEmbeddings, build_embedder, cache_path, embedder_from_settings
+from assistant.sandbox import die_with_parent
 from assistant.settings import Settings
 
 _WORKER: NamedEmbeddings | None = None
 _FAILURE: Exception | None = None  # why this worker has no embedder (told to the parent by _describe)
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent: int) -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the watchdog below still applies
-        pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
 
 
 def _init_worker(parent: int, spec: str, batch_size: int, query_chars: int, passage_chars: int) -> None:
     global _WORKER, _FAILURE
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the parent decides
-    _die_with_parent(parent)
+    die_with_parent(parent)
     try:
         _WORKER = build_embedder(spec, threads=1, batch_size=batch_size, query_chars=query_chars,
                                  passage_chars=passage_chars)

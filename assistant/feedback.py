@@ -19,7 +19,7 @@ import logging
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -273,8 +273,9 @@ class FeedbackStore:
 
         The file (one answer a line, with its ``feedback`` list) is written and flushed to disk in
         ``archive_dir`` before the rows are deleted, inside one write transaction: if the file cannot be
-        written (full disk, no rights), nothing is deleted and the error says so in French. Feedback given
-        after the cutoff on an older answer goes with that answer, so that no feedback points nowhere.
+        written (full disk, no rights), nothing is deleted and the error says so in French; if the delete
+        fails, the file is removed (see :func:`export_then_delete`). Feedback given after the cutoff on an
+        older answer goes with that answer, so that no feedback points nowhere.
         """
         if not self.exists():
             return Purge(0, 0, None)
@@ -291,11 +292,17 @@ class FeedbackStore:
                 feedback.setdefault(r["answer_id"], []).append(
                     {"id": r["id"], "created_at": r["created_at"], "rating": r["rating"],
                      "tags": json.loads(r["tags"]), "comment": r["comment"]})
-            archive = write_archive([asdict(_answer_record(row)) | {"feedback": feedback.get(row["id"], [])}
-                                     for row in answers], archive_dir, stamp)
-            given = conn.execute("DELETE FROM feedback WHERE answer_id IN (SELECT id FROM answers "
-                                 "WHERE created_at < ?)", (stamp,)).rowcount
-            conn.execute("DELETE FROM answers WHERE created_at < ?", (stamp,))
+
+            def delete() -> int:
+                given = conn.execute("DELETE FROM feedback WHERE answer_id IN (SELECT id FROM answers "
+                                     "WHERE created_at < ?)", (stamp,)).rowcount
+                conn.execute("DELETE FROM answers WHERE created_at < ?", (stamp,))
+                return given
+
+            # A failed COMMIT of a local SQLite file leaves nothing committed: its outcome is always known.
+            archive, given = export_then_delete(
+                [asdict(_answer_record(row)) | {"feedback": feedback.get(row["id"], [])} for row in answers],
+                archive_dir, stamp, delete, conn.commit, rolled_back=lambda: True)
         return Purge(len(answers), given, archive)
 
     # -- export --------------------------------------------------------------------------
@@ -359,17 +366,73 @@ def write_archive(records: list[dict[str, Any]], archive_dir: Path, stamp: str) 
             fh.flush()
             os.fsync(fh.fileno())
         # The new name too, so that a power cut after the delete cannot lose the file's directory entry.
-        folder = os.open(archive_dir, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        _sync_folder(archive_dir)
     except OSError as exc:
         with suppress(OSError):  # a half-written export goes; there may be no folder at all
             archive.unlink()
         raise FeedbackError(f"Le journal n'a pas été purgé : l'export préalable dans {archive_dir} a "
                             f"échoué ({exc.strerror or exc}) ; rien n'a été supprimé.") from exc
     return archive
+
+
+def export_then_delete(records: list[dict[str, Any]], archive_dir: Path, stamp: str, delete: Callable[[], int],
+                       commit: Callable[[], None], *, rolled_back: Callable[[], bool]) -> tuple[Path, int]:
+    """The purge's last steps, inside its transaction: the export (:func:`write_archive`), ``delete()`` (the
+    number of feedback rows it removed, returned with the file), then ``commit()``.
+
+    When the rows stay, the export goes: the next purge exports them again, into a new file, and a restore
+    from the exports would bring them back twice. So the file is removed when the transaction surely rolled
+    back: the delete failed, or the commit failed and ``rolled_back()`` says the engine refused it. A commit
+    whose outcome is unknown (the connection to the server lost during it) keeps the file: the rows may be
+    gone, and the file is then their only copy; the error says so.
+
+    Not a name fixed by the cutoff, overwritten on a retry: the retention's cutoff moves with the clock, so
+    a retry the next day would still write a second file, and overwriting an export risks the only copy.
+    """
+    archive = write_archive(records, archive_dir, stamp)
+    step = "la suppression"
+    try:
+        given = delete()
+        step = "la validation de la suppression"
+        commit()
+    except BaseException as exc:
+        why = f"{step} a échoué ({_first_line(exc)})"
+        # A Ctrl+C seen during the commit may have come just after it succeeded: only an error says it failed.
+        if step == "la suppression" or (isinstance(exc, Exception) and rolled_back()):
+            discard_archive(archive)
+            if isinstance(exc, Exception):
+                raise FeedbackError(f"Le journal n'a pas été purgé : {why} ; rien n'a été supprimé et l'export "
+                                    "préalable a été retiré.") from exc
+        elif isinstance(exc, Exception):
+            raise FeedbackError(f"La purge du journal n'a peut-être pas abouti : {why}. L'export {archive} est "
+                                "gardé ; si ses réponses sont encore dans le journal, la prochaine purge les "
+                                "exportera de nouveau : gardez alors un seul exemplaire de chacune.") from exc
+        raise
+    return archive, given
+
+
+def _first_line(exc: BaseException) -> str:
+    """A database's error in one line (PostgreSQL adds lines of CONTEXT that tell officials nothing)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def discard_archive(archive: Path) -> None:
+    """Remove the export of a purge whose rows stayed, its removal flushed to disk like its creation."""
+    try:
+        archive.unlink(missing_ok=True)
+        _sync_folder(archive.parent)
+    except OSError as exc:  # the purge's own error matters more: it is the one raised
+        log.warning("L'export %s d'une purge qui n'a rien supprimé n'a pas pu être retiré (%s) : supprimez-le, "
+                    "ses réponses restent dans le journal et seront exportées de nouveau.", archive, exc)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a file's new or removed name) to disk."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def apply_retention(store: FeedbackStore, days: int, archive_dir: Path, *, now: datetime | None = None) -> Purge:

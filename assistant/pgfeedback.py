@@ -26,8 +26,8 @@ from assistant.feedback import (
     Purge,
     checked_feedback,
     cutoff_stamp,
+    export_then_delete,
     now,
-    write_archive,
 )
 from assistant.pgstore import RETENTION_LOCK, Database, DatabaseError
 from assistant.schema import Answer
@@ -125,7 +125,7 @@ class PgFeedbackStore(FeedbackStore):
         for it, then find nothing left and write no file); the old answers are locked ``FOR UPDATE``, so that
         feedback given meanwhile on one of them waits, then fails as « introuvable » rather than be deleted
         without having been exported. The file is written and flushed before any row is deleted; only the
-        exported rows are deleted.
+        exported rows are deleted; a failed delete removes the file (:func:`~assistant.feedback.export_then_delete`).
         """
         from psycopg.errors import LockNotAvailable
 
@@ -149,10 +149,17 @@ class PgFeedbackStore(FeedbackStore):
                 feedback.setdefault(answer_id, []).append(
                     {"id": int(fid), "created_at": created_at, "rating": rating, "tags": list(tags),
                      "comment": comment})
-            archive = write_archive([asdict(_answer_record(row)) | {"feedback": feedback.get(row[0], [])}
-                                     for row in answers], archive_dir, stamp)
-            given = conn.execute("DELETE FROM feedback WHERE answer_id = ANY(%s)", (ids,)).rowcount
-            conn.execute("DELETE FROM answers WHERE id = ANY(%s)", (ids,))
+
+            def delete() -> int:
+                given = conn.execute("DELETE FROM feedback WHERE answer_id = ANY(%s)", (ids,)).rowcount
+                conn.execute("DELETE FROM answers WHERE id = ANY(%s)", (ids,))
+                return given
+
+            # A COMMIT the server answered with an error was rolled back; one cut off by a lost connection may
+            # have been applied: its outcome is unknown.
+            archive, given = export_then_delete(
+                [asdict(_answer_record(row)) | {"feedback": feedback.get(row[0], [])} for row in answers],
+                archive_dir, stamp, delete, conn.commit, rolled_back=lambda: not conn.broken)
         return Purge(len(answers), given, archive)
 
 

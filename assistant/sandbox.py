@@ -8,14 +8,23 @@ thing (:func:`cap_memory`), because a ``preexec_fn`` is unsafe in a parent that 
 
 A worker answers with one JSON object on stdout (``{"error": French reason}`` for a failure it caught); the
 caller turns a timeout or a missing answer into its own French reason.
+
+A worker never outlives its parent: the time cap is the parent's, so a parent killed by ``kill -9`` would
+leave a hung worker running for ever. Each one starts through :mod:`assistant.sandbox_child`, which asks the
+kernel to kill it when its parent dies (:func:`die_with_parent`) before it runs the worker's module.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +34,7 @@ from assistant.errors import AssistantError
 
 # The project's root: ``python -m ingest.load_worker`` imports the project's packages from there.
 ROOT = Path(__file__).resolve().parent.parent
+_PR_SET_PDEATHSIG = 1
 
 
 class WorkerTimeout(AssistantError):
@@ -55,16 +65,18 @@ class WorkerResult:
 
 def run_worker(module: str, args: Sequence[str], *, timeout_s: float, stdin: bytes | None = None,
                own_group: bool = False) -> WorkerResult:
-    """Run ``python -m module *args`` (``stdin`` on its standard input), killed past ``timeout_s``.
+    """Run ``python -m module *args`` (``stdin`` on its standard input), killed past ``timeout_s``, and killed
+    with this process if it dies first (even by ``kill -9``). Raises :class:`WorkerTimeout`.
 
     ``own_group``: the child gets its own process group, so a terminal's Ctrl+C reaches the job that started
-    it (which stops) and not the child, which ends by itself at its time cap instead of printing
-    KeyboardInterrupt's traceback mid-import. Raises :class:`WorkerTimeout`.
+    it (which decides: it stops) and not the child, which would otherwise fail its task on the way and print
+    KeyboardInterrupt's traceback mid-import. The child then ends with the job: the kernel kills it when the
+    job's process ends, however it ends.
     """
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", module, *args], input=stdin, capture_output=True, timeout=timeout_s, cwd=ROOT,
-            check=False, process_group=0 if own_group else None,
+            [sys.executable, "-m", "assistant.sandbox_child", str(os.getpid()), module, *args], input=stdin,
+            capture_output=True, timeout=timeout_s, cwd=ROOT, check=False, process_group=0 if own_group else None,
         )
     except subprocess.TimeoutExpired:
         raise WorkerTimeout(timeout_s) from None
@@ -79,3 +91,27 @@ def cap_memory(memory_mb: int) -> None:
     """Cap this process's address space at ``memory_mb`` MiB: past it, allocations fail (MemoryError)."""
     cap = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` dies (``PR_SET_PDEATHSIG``), with a watchdog thread
+    where that call is unavailable. ``parent`` is the pid the parent had: one that died before this call
+    took effect has already left this process to another parent, which is checked here.
+
+    Linux sends the signal when the *thread* that started this process ends: :func:`run_worker` waits for
+    its child in that thread, so only the death of the whole parent process ends it early.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the watchdog below still applies
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()

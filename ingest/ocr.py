@@ -19,6 +19,7 @@ ENABLE_HINT = 'installez l\'extension OCR (pip install ".[ocr]") pour lire les P
 DISABLED_HINT = "la lecture par OCR est désactivée sur ce serveur (réglage ASSISTANT_OCR=0)"
 MODEL_MEMORY_MB = 2048
 START_S = 60.0  # loading the models: ~12 s cold on the reference machine, more on a busy one
+WORKER = "ingest.ocr_worker"  # the module run in the child process
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,10 @@ def read_pages(path: Path, pages: list[int], limits: OcrLimits = OcrLimits()) ->
         raise OcrFailure(f"trop de pages à lire par OCR ({len(pages)}, limite {limits.max_pages})")
     timeout = START_S + limits.page_timeout_s * len(pages)
     try:
-        done = run_worker("ingest.ocr_worker", [str(path), str(limits.memory_mb + MODEL_MEMORY_MB), *map(str, pages)],
-                          timeout_s=timeout)
+        # Its own process group, as the readers of files: a Ctrl+C stops the job, which decides, instead of
+        # failing this file's OCR on its way (see run_worker); the child still dies with the job.
+        done = run_worker(WORKER, [str(path), str(limits.memory_mb + MODEL_MEMORY_MB), *map(str, pages)],
+                          timeout_s=timeout, own_group=True)
     except WorkerTimeout:
         raise OcrFailure(f"OCR interrompu après {timeout:g} s") from None
     result = done.checked(OcrFailure, "l'OCR a échoué (mémoire dépassée ou image malformée)")

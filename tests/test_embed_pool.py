@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from assistant.schema import Passage
 from assistant.settings import Settings
 from assistant.units import quotable_units
 from ingest.index import run_ingest
+from tests.processes import alive, as_from_a_terminal, children, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,51 +151,11 @@ def _calibration(settings: Settings):  # type: ignore[no-untyped-def]
 # --- the workers never outlive the job ---------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (read from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _is_embed_worker(pid: int) -> bool:
     try:
         return b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _wait(condition, seconds: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _as_from_a_terminal() -> None:
-    """The job starts as a terminal starts it: SIGINT delivered and not ignored. An ignored or blocked SIGINT
-    survives exec: a pytest launched as a background job of a non-interactive shell has SIGINT ignored (in the
-    clean-clone CI, the job then never saw the Ctrl+C and ended 0). tests/sigint_guard.py resets the session
-    and fails a test that changes it; this keeps the test right when run without that plugin."""
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -218,15 +180,15 @@ def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, 
             encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "ingest", "--quiet"], cwd=ROOT, env=_env(settings),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=_as_from_a_terminal)
+                            preexec_fn=as_from_a_terminal)
     try:
         workers: list[int] = []
 
         def started() -> bool:
-            workers[:] = [p for p in _children(proc.pid) if _is_embed_worker(p)]
+            workers[:] = [p for p in children(proc.pid) if _is_embed_worker(p)]
             return len(workers) >= 2
 
-        assert _wait(started), "the embedding workers never started"
+        assert wait_until(started), "the embedding workers never started"
         # Mid-run, as a user would: not in the instant the workers are still importing their modules (a worker
         # aborted then prints the spawn machinery's own traceback; the job itself still stops cleanly).
         time.sleep(1.0)
@@ -240,7 +202,7 @@ def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, 
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    assert _wait(lambda: not any(_alive(p) for p in workers)), "an embedding worker outlived the job"
+    assert wait_until(lambda: not any(alive(p) for p in workers)), "an embedding worker outlived the job"
     assert store.current_generation(settings.data_dir) == before
     result = Retriever(settings).search("missions des catalyseurs territoriaux")
     assert result.generation == before.name and result.passages
@@ -290,13 +252,28 @@ def test_units_and_units_max_store_the_same_vectors(settings: Settings) -> None:
 
 
 
-def _sigint_held_off(pid: int) -> bool:
-    """SIGINT is blocked or ignored in process ``pid`` (from /proc)."""
-    bit = 1 << (signal.SIGINT - 1)
-    masks = {k: int(v.split()[0], 16) for k, _, v in
-             (line.partition(":") for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-             if k in ("SigBlk", "SigIgn")}
-    return bool((masks["SigBlk"] | masks["SigIgn"]) & bit)
+# In a fresh interpreter: multiprocessing's resource tracker starts once per process, so in pytest's own one an
+# earlier pool test may already have started it, and the fault below could not show. The script reads, from
+# /proc, whether each worker has SIGINT blocked. Blocked, not ignored: a worker's initializer ignores SIGINT
+# once it has imported its modules, so by the time the pool answers a worker spawned unprotected often has it
+# ignored too (the test then passed or failed by chance); the blocked mask is the one the worker was spawned
+# with, and nothing in a worker unblocks SIGINT.
+_WORKERS_SIGINT = """
+import json, signal
+from multiprocessing import resource_tracker
+from pathlib import Path
+from assistant.embed_pool import PooledEmbeddings
+
+assert resource_tracker._resource_tracker._fd is None, "the resource tracker already runs: the test proves nothing"
+signal.pthread_sigmask(signal.SIG_SETMASK, set())  # as a terminal starts a job: SIGINT neither blocked
+signal.signal(signal.SIGINT, signal.default_int_handler)  # nor ignored, else every child would inherit it
+bit = 1 << (signal.SIGINT - 1)
+with PooledEmbeddings("hash:64", workers=2, batch_size=5) as pool:
+    status = {p.pid: dict(line.split(":", 1) for line in Path(f"/proc/{p.pid}/status").read_text().splitlines())
+              for p in pool._pool._pool}
+    print(json.dumps({pid: {key: bool(int(s[key].strip(), 16) & bit) for key in ("SigBlk", "SigIgn")}
+                      for pid, s in status.items()}))
+"""
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to read the workers' signals")
@@ -306,7 +283,9 @@ def test_no_worker_can_be_interrupted_while_it_starts() -> None:
     It did under load (the Ctrl+C test failed on a KeyboardInterrupt traceback from the spawn machinery):
     multiprocessing's resource tracker, started inside the pool, unblocked SIGINT before the workers spawned.
     """
-    with PooledEmbeddings("hash:64", workers=2, batch_size=5):
-        workers = [p for p in _children(os.getpid()) if _is_embed_worker(p)]
-        assert len(workers) >= 2
-        assert all(_sigint_held_off(p) for p in workers), "a worker could be interrupted while it started"
+    done = subprocess.run([sys.executable, "-c", _WORKERS_SIGINT], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=os.environ | {"PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 0, done.stderr
+    workers = json.loads(done.stdout)
+    assert len(workers) == 2
+    assert all(signals["SigBlk"] for signals in workers.values()), f"spawned with SIGINT deliverable: {workers}"

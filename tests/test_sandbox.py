@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from assistant.sandbox import WorkerResult, WorkerTimeout, run_worker
+from assistant.sandbox import ROOT, WorkerResult, WorkerTimeout, run_worker
+from tests.processes import alive, wait_until
 
 WORKER = "tests.sandbox_worker"
 
@@ -51,6 +54,28 @@ def test_own_group_puts_the_worker_in_its_own_process_group() -> None:
     assert alone and alone["pgid"] == alone["pid"]
     shared = run_worker(WORKER, ["group"], timeout_s=60).answer
     assert shared and shared["pgid"] == os.getpgid(0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to see the worker")
+@pytest.mark.parametrize("own_group", [False, True])
+def test_a_worker_dies_with_its_parent_killed_by_kill_9(tmp_path: Path, own_group: bool) -> None:
+    """The time cap is the parent's: without the kernel's help a hung worker would outlive a killed parent."""
+    where = tmp_path / "pid"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "from assistant.sandbox import run_worker; "
+         f"run_worker({WORKER!r}, ['hang', {str(where)!r}], timeout_s=3600, own_group={own_group})"],
+        cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)})
+    pid = 0
+    try:
+        assert wait_until(lambda: where.exists() and where.read_text(encoding="utf-8")), "the worker never started"
+        pid = int(where.read_text(encoding="utf-8"))
+        parent.kill()
+        parent.wait(timeout=60)
+        assert wait_until(lambda: not alive(pid)), "the worker outlived its parent"
+    finally:
+        parent.kill()
+        if pid and alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_the_memory_cap_makes_a_big_allocation_fail_in_the_worker_only() -> None:

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -226,6 +226,54 @@ def test_a_failed_export_deletes_nothing_in_postgresql(pg_settings: Settings, db
         apply_retention(store, 30, blocker / "archives", now=NOW)
     assert sorted(a.id for a in store.list_answers()) == sorted(ids)
     assert len(store.list_feedback()) == 3
+
+
+_REFUSE = "CREATE FUNCTION refuse_purge() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {} END $$"
+_REFUSALS = {
+    # The delete itself fails.
+    "delete": (_REFUSE.format("RAISE EXCEPTION 'suppression refusée';"),
+               "CREATE TRIGGER refuse_purge BEFORE DELETE ON answers FOR EACH ROW EXECUTE FUNCTION refuse_purge()"),
+    # The delete goes through, the COMMIT fails: the server answers with an error and rolls back.
+    "commit": (_REFUSE.format("RAISE EXCEPTION 'suppression refusée';"),
+               "CREATE CONSTRAINT TRIGGER refuse_purge AFTER DELETE ON answers DEFERRABLE INITIALLY DEFERRED "
+               "FOR EACH ROW EXECUTE FUNCTION refuse_purge()"),
+}
+
+
+@pytest.mark.parametrize("refused", sorted(_REFUSALS))
+def test_a_failed_delete_leaves_no_export_and_the_retry_exports_each_answer_once_in_postgresql(
+        pg_settings: Settings, db_url: str, tmp_path: Path, refused: str) -> None:
+    store = shared_state.feedback_store(pg_settings)
+    ids = _fill(store, lambda i, w: _backdate_pg(db_url, i, w))
+    archives = tmp_path / "archives"
+    with psycopg.connect(db_url) as conn:
+        for statement in _REFUSALS[refused]:
+            conn.execute(statement.encode())
+    with pytest.raises(FeedbackError, match="rien n'a été supprimé et l'export préalable a été retiré"):
+        apply_retention(store, 30, archives, now=NOW)
+    assert list(archives.iterdir()) == []
+    assert sorted(a.id for a in store.list_answers()) == sorted(ids)
+    assert len(store.list_feedback()) == 3
+    with psycopg.connect(db_url) as conn:
+        conn.execute("DROP TRIGGER refuse_purge ON answers")
+    purge = apply_retention(store, 30, archives, now=NOW + timedelta(days=1))  # the next day's purge
+    assert purge.archive is not None and list(archives.iterdir()) == [purge.archive]
+    exported = [json.loads(line)["id"] for line in purge.archive.read_text(encoding="utf-8").splitlines()]
+    assert exported == ids[:2]
+    assert [a.id for a in store.list_answers()] == [ids[2]]
+
+
+def test_a_commit_of_unknown_outcome_keeps_the_export(pg_settings: Settings, db_url: str, tmp_path: Path) -> None:
+    """The connection lost during the COMMIT: the rows may be gone, and the export is then their only copy."""
+    store = shared_state.feedback_store(pg_settings)
+    _fill(store, lambda i, w: _backdate_pg(db_url, i, w))
+    with psycopg.connect(db_url) as conn:
+        conn.execute(_REFUSE.format("PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL;").encode())
+        conn.execute(_REFUSALS["commit"][1].encode())
+    with pytest.raises(FeedbackError, match=r"n'a peut-être pas abouti.*est gardé"):
+        apply_retention(store, 30, tmp_path / "archives", now=NOW)
+    [kept] = (tmp_path / "archives").iterdir()
+    assert len(kept.read_text(encoding="utf-8").splitlines()) == 2
 
 
 def test_replicas_purging_at_once_export_and_delete_once(pg_settings: Settings, db_url: str,

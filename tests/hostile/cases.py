@@ -50,6 +50,7 @@ CASES: dict[str, tuple[str, ...]] = {
     ),
     "kill -9 pendant l'indexation et pendant l'écriture des retours": (
         "tests/test_ingest.py::test_kill_9_mid_run_keeps_previous_index_served_and_next_run_completes",
+        "tests/test_ocr.py::test_a_job_stopped_during_ocr_leaves_no_ocr_child_and_the_served_index",
         "tests/hostile/test_kill_mid_feedback.py",
         "tests/hostile/test_unfinished_generation.py",
     ),
@@ -60,6 +61,9 @@ CASES: dict[str, tuple[str, ...]] = {
         "tests/hostile/test_sessions.py",
         "tests/hostile/test_retention.py",
         "tests/test_server_audit_retention.py::test_a_failed_export_deletes_nothing_in_postgresql",
+        "tests/test_server_audit_retention.py::"
+        "test_a_failed_delete_leaves_no_export_and_the_retry_exports_each_answer_once_in_postgresql",
+        "tests/test_server_audit_retention.py::test_a_commit_of_unknown_outcome_keeps_the_export",
         "tests/test_server_audit_retention.py::test_replicas_purging_at_once_export_and_delete_once",
     ),
     "API Albert saturée, lente ou injoignable : nouvelles tentatives espacées, puis message en français (index servi "

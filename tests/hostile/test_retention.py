@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -63,6 +63,30 @@ def test_a_failed_export_deletes_nothing(log: tuple[FeedbackStore, list[str]], t
         apply_retention(store, 30, blocker / "archives", now=NOW)
     assert sorted(a.id for a in store.list_answers()) == sorted(ids)
     assert len(store.list_feedback()) == 3
+
+
+def test_a_failed_delete_leaves_no_export_and_the_retry_exports_each_answer_once(
+        log: tuple[FeedbackStore, list[str]], tmp_path: Path) -> None:
+    """The rows stay, so their export goes: the next purge exports them again, and two files would give a
+    restore each answer twice."""
+    store, ids = log
+    archives = tmp_path / "archives"
+    with sqlite3.connect(store.path) as conn:  # the database refuses the delete, after the export was written
+        conn.execute("CREATE TRIGGER refuse_purge BEFORE DELETE ON answers "
+                     "BEGIN SELECT RAISE(ABORT, 'suppression refusée'); END")
+    with pytest.raises(FeedbackError, match="rien n'a été supprimé et l'export préalable a été retiré"):
+        apply_retention(store, 30, archives, now=NOW)
+    assert list(archives.iterdir()) == []
+    assert sorted(a.id for a in store.list_answers()) == sorted(ids)
+    assert len(store.list_feedback()) == 3
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("DROP TRIGGER refuse_purge")
+    # Retried the next day, as the app's daily purge does: another cutoff, the same old answers.
+    purge = apply_retention(store, 30, archives, now=NOW + timedelta(days=1))
+    assert purge.archive is not None and list(archives.iterdir()) == [purge.archive]
+    exported = [json.loads(line)["id"] for line in purge.archive.read_text(encoding="utf-8").splitlines()]
+    assert exported == ids[:2]
+    assert [a.id for a in store.list_answers()] == [ids[2]]
 
 
 def test_retention_zero_keeps_everything(log: tuple[FeedbackStore, list[str]], tmp_path: Path) -> None:
