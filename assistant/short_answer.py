@@ -81,14 +81,19 @@ _WORD_NUMBER_SPAN = re.compile(
 _LEADING_NUMBER = re.compile(rf"{_NUM}")
 _IS_YEAR = re.compile(r"^(?:1[5-9]\d\d|20\d\d)$")
 _DAY_OF_MONTH = re.compile(rf"^\s*(?:er)?\s*(?:{_MONTHS})\b", re.IGNORECASE)
+_MONTH_NAMES = frozenset(_MONTHS.split("|"))
 _YEARS = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")
 # « combien de matchs », « le nombre d'habitants »: the noun the question counts, which the right figure carries.
 _COUNTED = re.compile(r"\b(?:combien|nombre|quantite)\s+(?:de\s+|d['’]\s*)([^\W\d_][\w-]*)", re.IGNORECASE)
 
 
+def _figure(number: str) -> str:
+    """« 8 408 » and « 8408 » are one figure, « 1,5 » and « 1.5 » too."""
+    return re.sub(r"[ \u00a0\u202f]", "", number).replace(",", ".")
+
+
 def _digits(text: str) -> set[str]:
-    """The figures in ``text`` without their thousands separators: « 8 408 » and « 8408 » are one figure."""
-    return {re.sub(r"[ \u00a0\u202f]", "", m.group(0)).replace(",", ".") for m in re.finditer(_NUM, text)}
+    return {_figure(m.group(0)) for m in re.finditer(_NUM, text)}
 
 
 def _not_a_count(text: str, start: int, end: int, question_figures: set[str]) -> bool:
@@ -99,7 +104,7 @@ def _not_a_count(text: str, start: int, end: int, question_figures: set[str]) ->
     head = _LEADING_NUMBER.search(text, start, end)
     if head is None:
         return False
-    figure = re.sub(r"[ \u00a0\u202f]", "", head.group(0)).replace(",", ".")
+    figure = _figure(head.group(0))
     if figure in question_figures:
         return True
     after = text[head.end():end]
@@ -108,7 +113,7 @@ def _not_a_count(text: str, start: int, end: int, question_figures: set[str]) ->
     if _IS_YEAR.match(figure):
         counted = re.match(r"\s+([^\W\d_][\w’'-]*)", after)
         return not (counted and counted.group(1).islower() and counted.group(1).endswith(("s", "x"))
-                    and counted.group(1).lower() not in _MONTHS.split("|"))
+                    and counted.group(1).lower() not in _MONTH_NAMES)
     return bool(re.match(r"\s*[-–/]\s*\d{4}\b", text[head.end():])) and len(figure) == 4  # « 1080-1086 »
 
 
