@@ -11,12 +11,13 @@ processes, one call per file keeps every worker busy to the end of the file, whe
 then units) each left a worker idle at their tail and serialised the second behind the first.
 
 ``units-max`` stores the same vectors as ``units``; at query time the dense search scores every passage of
-the generation by its best unit's cosine (:class:`UnitIndex`: the generation's unit vectors, read from the
-embedder's cache once, held in memory), fused with BM25 at ``units_max_bm25_weight``. Measured side by side
-on PIAF (3,835 questions, ``python -m evals.piaf --units``), hybrid hit@1/5/10 and MRR@10: 0.746/0.908/
-0.931/0.814 for the paragraph's own vector, 0.721/0.894/0.924/0.796 for the mean of its units, 0.759/0.912/
-0.940/0.825 for ``units-max``; rescoring only the mean's top 100 by the best unit (this mode's first
-version) lost 7 questions at hit@5.
+the generation by its best unit's cosine and its document title's (:class:`UnitIndex`: the generation's
+unit and title vectors, read from the embedder's cache once, held in memory), fused with BM25 at
+``units_max_bm25_weight``. Measured side by side on PIAF (3,835 questions, ``python -m evals.piaf --units``),
+hybrid hit@1/5/10 and MRR@10: 0.746/0.908/0.931/0.814 for the paragraph's own vector, 0.721/0.894/0.924/0.796
+for the mean of its units, 0.758/0.917/0.943/0.826 for ``units-max`` (rescoring only the mean's top 100 by
+the best unit, this mode's first version: 0.751/0.906/0.932/0.817). ``text`` stays the default: on golden
+and real-docs ``units-max`` loses held-out fact recall and page hit@1 (evals/README.md).
 """
 
 from __future__ import annotations

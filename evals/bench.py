@@ -209,6 +209,7 @@ def bench_units(settings: Settings) -> dict[str, Any]:
         "passages": len(snap.units.ids),
         "unit_rows": int(snap.units.vectors.shape[0]),
         "passages_without_cached_units": snap.units.missing,
+        "titles": int(snap.units.titles.shape[0]),
         "generation_load_s": round(load_s, 3),
         "chroma_dense_ms_median": round(1000 * statistics.median(chroma), 2),
         "units_max_dense_ms_median": round(1000 * statistics.median(units), 2),
