@@ -3,7 +3,10 @@
 A cosine of 0.82 means "close" for multilingual-e5 and "unrelated" for another
 model, so every number that depends on the embedder lives in a profile named
 after it (``assistant/calibration/*.json``), never in code or in a default
-setting. An embedder without a profile runs with :data:`UNCALIBRATED`: no
+setting. The refusal floors are cosines of the dense search's best passage, which depends on how passages
+are scored (``ASSISTANT_PASSAGE_VECTORS``: a best unit's cosine runs higher than a whole passage's), so a
+profile is also keyed by that mode: ``<embedder>.json`` for ``text``, ``<embedder>+<mode>.json`` for the
+others. An embedder (or mode) without a profile runs with :data:`UNCALIBRATED`: no
 cosine floor at all (only the lexical rules refuse) and ranker weights that
 use no absolute cosine, and the assistant says so once in the log.
 
@@ -47,6 +50,7 @@ class Calibration:
     short_answer_floor: float
     ranker: RankerWeights
     fitted_on: dict[str, str] = field(default_factory=dict)
+    passage_vectors: str = "text"  # the ASSISTANT_PASSAGE_VECTORS mode the floors were fitted with
 
     @property
     def calibrated(self) -> bool:
@@ -77,6 +81,7 @@ class Calibration:
                 short_answer_floor=float(data["short_answer_floor"]),
                 ranker=ranker,
                 fitted_on={str(k): str(v) for k, v in dict(data.get("fitted_on", {})).items()},
+                passage_vectors=str(data.get("passage_vectors", "text")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"Profil de calibration illisible {where} : {exc}") from None
@@ -96,20 +101,28 @@ def _read(path: Path) -> Calibration:
     return Calibration.from_json(data, str(path))
 
 
-def profile_path(embedder_name: str, profiles_dir: Path = PROFILES_DIR) -> Path:
-    """Where the profile of ``embedder_name`` is (or would be) stored."""
+def profile_path(embedder_name: str, profiles_dir: Path = PROFILES_DIR, passage_vectors: str = "text") -> Path:
+    """Where the profile of ``embedder_name`` with that passage-vectors mode is (or would be) stored."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in embedder_name)
-    return profiles_dir / f"{safe}.json"
+    mode = "" if passage_vectors == "text" else "+" + "".join(c if c.isalnum() else "-" for c in passage_vectors)
+    return profiles_dir / f"{safe}{mode}.json"
 
 
-def load_calibration(embedder_name: str, profiles_dir: Path = PROFILES_DIR) -> Calibration:
-    """The embedder's own profile, else the uncalibrated one (never another embedder's numbers)."""
-    own = profile_path(embedder_name, profiles_dir)
+def load_calibration(embedder_name: str, profiles_dir: Path = PROFILES_DIR,
+                     passage_vectors: str = "text") -> Calibration:
+    """The profile of this embedder and mode, else the uncalibrated one (never another embedder's or
+    another mode's numbers)."""
+    own = profile_path(embedder_name, profiles_dir, passage_vectors)
     if own.is_file():
         cal = _read(own)
         if cal.embedder != embedder_name:
             raise CalibrationError(
                 f"Le profil {own} a été calibré pour « {cal.embedder} », pas pour « {embedder_name} »."
+            )
+        if cal.passage_vectors != passage_vectors:
+            raise CalibrationError(
+                f"Le profil {own} a été calibré avec ASSISTANT_PASSAGE_VECTORS={cal.passage_vectors}, "
+                f"pas {passage_vectors}."
             )
         return cal
     return _read(profiles_dir / DEFAULT_PROFILE)
@@ -127,6 +140,6 @@ _OVERRIDABLE = ("relevance_floor", "uncertain_floor", "max_unknown_share", "cove
 
 def calibration_for(settings: Settings, embedder_name: str) -> Calibration:
     """The embedder's profile, with the values the settings override (ASSISTANT_RELEVANCE_FLOOR…)."""
-    cal = load_calibration(embedder_name, settings.calibration_dir or PROFILES_DIR)
+    cal = load_calibration(embedder_name, settings.calibration_dir or PROFILES_DIR, settings.passage_vectors)
     changes = {k: getattr(settings, k) for k in _OVERRIDABLE if getattr(settings, k) is not None}
     return cal.with_changes(**changes) if changes else cal

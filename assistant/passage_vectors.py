@@ -10,18 +10,20 @@ Both kinds of text go to the embedder in one call, each distinct text once: with
 processes, one call per file keeps every worker busy to the end of the file, where two calls (passages,
 then units) each left a worker idle at their tail and serialised the second behind the first.
 
-``units-max`` stores the same vectors as ``units`` and rescores Chroma's hits at query time by their best
-unit's cosine (:func:`best_unit_scores`). ``text`` stays the default: measured side by side on PIAF
-(3,835 questions, ``python -m evals.piaf --units``), hybrid hit@1/5/10 and MRR@10 were 0.746/0.908/0.931/0.814
-for the paragraph's own vector, 0.721/0.894/0.924/0.796 for the mean of its units, 0.751/0.906/0.932/0.817
-for the mean's top 100 rescored by the best unit (``units-max``; the best unit over all paragraphs, which
-needs a unit-level index: 0.756/0.907/0.931/0.820). ``units-max`` wins 19 questions at hit@1 and loses 7
-at hit@5.
+``units-max`` stores the same vectors as ``units``; at query time the dense search scores every passage of
+the generation by its best unit's cosine and its document title's (:class:`UnitIndex`: the generation's
+unit and title vectors, read from the embedder's cache once, held in memory), fused with BM25 at
+``units_max_bm25_weight``. Measured side by side on PIAF (3,835 questions, ``python -m evals.piaf --units``),
+hybrid hit@1/5/10 and MRR@10: 0.746/0.908/0.931/0.814 for the paragraph's own vector, 0.721/0.894/0.924/0.796
+for the mean of its units, 0.758/0.917/0.943/0.826 for ``units-max`` (rescoring only the mean's top 100 by
+the best unit, this mode's first version: 0.751/0.906/0.932/0.817). ``text`` stays the default: on golden
+and real-docs ``units-max`` loses held-out fact recall and page hit@1 (evals/README.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -55,7 +57,9 @@ def embed_passages_and_units(passages: Sequence[Passage], embedder: NamedEmbeddi
     pairs = sorted({(u.passage_index, u.text) for u in units})
     owners = {p for p, _ in pairs}
     whole = [i for i in range(len(passages)) if mode == "text" or i not in owners]
-    texts = list(dict.fromkeys([passages[i].text for i in whole] + sorted({t for _, t in pairs})))
+    # units-max adds the cosine of the passage's document title (UnitIndex): one short text per document.
+    titles = sorted({p.title for p in passages if p.title.strip()}) if mode == "units" else []
+    texts = list(dict.fromkeys([passages[i].text for i in whole] + sorted({t for _, t in pairs}) + titles))
     row = {text: i for i, text in enumerate(texts)}
     vectors = embedder.embed_passages(texts)
     if mode == "text":
@@ -72,27 +76,80 @@ def unit_pooled_vectors(passages: Sequence[Passage], embedder: NamedEmbeddings) 
     return embed_passages_and_units(passages, embedder, mode="units")
 
 
-def best_unit_scores(query_vector: Sequence[float], passages: Sequence[Passage], scores: Sequence[float],
-                     embedder: NamedEmbeddings) -> list[float]:
-    """Each passage's dense score replaced by its best quotable unit's cosine with the query
+@dataclass(frozen=True)
+class UnitIndex:
+    """Every quotable unit vector of one index generation, in memory, for an exact best-unit search
     (``ASSISTANT_PASSAGE_VECTORS=units-max``).
 
-    Unit vectors come from the embedder's persistent cache, where ingestion put them; nothing is embedded
-    here (a question must not wait for hundreds of sentences): a passage whose units are not all in the
-    cache, or that has none, keeps the score it came with.
+    A passage's score is ``(best unit's cosine + w · its document title's cosine) / (1 + w)``. Scoring
+    every unit, not rescoring Chroma's top 100 by the stored mean, finds the paragraphs whose mean is far
+    from the question but one sentence is close; the title gives back the context a lone sentence lacks
+    (which organisation, which programme), that a whole passage's vector carried. A few thousand units of
+    384 floats are a few megabytes and one matrix product per question.
     """
-    lookup = getattr(embedder, "lookup", None)
-    units = quotable_units(passages)
-    if lookup is None or not units:
-        return list(scores)
-    found: dict[str, np.ndarray] = lookup(sorted({u.text for u in units}))
-    query = np.asarray(query_vector, dtype=np.float32)
-    cosine = {text: float(vector @ query) for text, vector in found.items()}
-    best: dict[int, float] = {}
-    missing: set[int] = set()
-    for unit in units:
-        if unit.text in cosine:
-            best[unit.passage_index] = max(best.get(unit.passage_index, -1.0), cosine[unit.text])
-        else:
-            missing.add(unit.passage_index)
-    return [best[i] if i in best and i not in missing else float(score) for i, score in enumerate(scores)]
+
+    ids: tuple[str, ...]  # passage ids, in the order the rows' owners refer to
+    vectors: np.ndarray  # (rows, dim) normalised unit vectors; a passage without cached units: its stored vector
+    owner: np.ndarray  # (rows,) index into ids
+    titles: np.ndarray  # (distinct titles, dim)
+    title_of: np.ndarray  # (len(ids),) row of titles, -1 when its title is not in the cache
+    title_weight: float = 0.0
+    missing: int = 0  # passages whose units were not all in the embedder's cache (scored by their stored vector)
+
+    @classmethod
+    def build(cls, records: Sequence[tuple[Passage, Sequence[float]]], embedder: NamedEmbeddings,
+              title_weight: float = 0.0) -> UnitIndex:
+        """From (passage, stored vector) pairs; unit and title vectors are read from the embedder's persistent
+        cache, nothing is embedded (a generation must load in seconds, not re-embed the corpus)."""
+        passages = [p for p, _ in records]
+        units = quotable_units(passages)
+        lookup = getattr(embedder, "lookup", None)
+        wanted = sorted({u.text for u in units} | {p.title for p in passages if p.title.strip()})
+        found: dict[str, np.ndarray] = lookup(wanted) if lookup is not None and wanted else {}
+        by_passage: dict[int, list[str]] = {}
+        for unit in units:
+            by_passage.setdefault(unit.passage_index, []).append(unit.text)
+        rows: list[np.ndarray] = []
+        owner: list[int] = []
+        missing = 0
+        for i, (_, stored) in enumerate(records):
+            texts = list(dict.fromkeys(by_passage.get(i, [])))
+            if texts and all(t in found for t in texts):
+                rows.extend(found[t] for t in texts)
+                owner.extend([i] * len(texts))
+            else:
+                missing += bool(texts)
+                rows.append(np.asarray(stored, dtype=np.float32))
+                owner.append(i)
+        dim = embedder.dim if not rows else len(rows[0])
+        matrix = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, dim), dtype=np.float32)
+        title_texts = sorted({p.title for p in passages if p.title in found})
+        title_row = {t: k for k, t in enumerate(title_texts)}
+        titles = (np.vstack([found[t] for t in title_texts]).astype(np.float32) if title_texts
+                  else np.zeros((0, dim), dtype=np.float32))
+        title_of = np.asarray([title_row.get(p.title, -1) for p in passages], dtype=np.int64)
+        return cls(tuple(p.id for p in passages), matrix, np.asarray(owner, dtype=np.int64), titles, title_of,
+                   title_weight, missing)
+
+    def scores(self, query_vector: Sequence[float]) -> np.ndarray:
+        """Every passage's score, in ``ids`` order."""
+        query = np.asarray(query_vector, dtype=np.float32)
+        best = np.full(len(self.ids), -np.inf, dtype=np.float32)
+        np.maximum.at(best, self.owner, self.vectors @ query)
+        if not (self.title_weight and len(self.titles)):
+            return best
+        title = np.where(self.title_of >= 0, (self.titles @ query)[self.title_of], best)  # none: the best unit
+        return ((best + self.title_weight * title) / (1 + self.title_weight)).astype(np.float32)
+
+    def search(self, query_vector: Sequence[float], depth: int,
+               allowed: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """The ``depth`` best passages: (id, score), best first (ties: index order). ``allowed`` restricts
+        to those passage ids."""
+        if not len(self.ids):
+            return []
+        best = self.scores(query_vector)
+        if allowed is not None:
+            keep = np.fromiter((pid in allowed for pid in self.ids), dtype=bool, count=len(self.ids))
+            best[~keep] = -np.inf
+        order = np.lexsort((np.arange(len(best)), -best))[:depth]
+        return [(self.ids[i], float(best[i])) for i in order if np.isfinite(best[i])]

@@ -25,7 +25,7 @@ from assistant.errors import AssistantError
 from assistant.fusion import dedupe, rrf, score_fusion
 from assistant.glossary import Glossary
 from assistant.lexical import LexicalIndex
-from assistant.passage_vectors import best_unit_scores
+from assistant.passage_vectors import UnitIndex
 from assistant.rerank import RERANK_UNAVAILABLE, build_reranker
 from assistant.schema import CHUNK_INDEX, DOC_ID, PAGE, Passage
 from assistant.settings import SearchMode, Settings
@@ -84,6 +84,7 @@ class _Snapshot:
     lexical: LexicalIndex
     passage_docs: list[str]
     catalog: Catalog
+    units: UnitIndex | None = None  # every unit vector of the generation (only with units-max)
 
 
 class Retriever:
@@ -117,7 +118,8 @@ class Retriever:
             vectors = store.open_vectorstore(self.settings, current, self.embedder)
             lexical = LexicalIndex.load(current.lexical_dir)
             passage_docs = json.loads(current.passage_docs_path.read_text(encoding="utf-8"))
-            return _Snapshot(current, vectors, lexical, passage_docs, store.read_catalog(current))
+            units = self._unit_index(vectors) if self.settings.passage_vectors == "units-max" else None
+            return _Snapshot(current, vectors, lexical, passage_docs, store.read_catalog(current), units)
         except AssistantError:
             raise
         except (OSError, ValueError) as exc:  # a file of the generation deleted or damaged by hand
@@ -125,6 +127,15 @@ class Retriever:
                 f"L'index en service ({current.name}) est incomplet ou endommagé. Relancez l'indexation : "
                 "python -m ingest --rebuild"
             ) from exc
+
+    def _unit_index(self, vectors: store.VectorIndex) -> UnitIndex:
+        records = [(Passage.from_document(pid, doc), vec)
+                   for pid, doc, vec in store.iter_records(vectors.collection, with_embeddings=True)]
+        units = UnitIndex.build(records, self.embedder, self.settings.units_max_title_weight)
+        if units.missing:
+            log.warning("%d passages sans vecteurs d'unités en cache : notés par leur vecteur de l'index "
+                        "(relancez python -m ingest pour les calculer).", units.missing)
+        return units
 
     def load(self) -> str:
         """Load the current generation now (not at the first question); returns its name."""
@@ -203,9 +214,10 @@ class Retriever:
         # The dense side always runs: its best similarity is the relevance floor's signal.
         t = time.perf_counter()
         query_vector = self.embedder.embed_query(expanded)
-        dense_hits = store.dense_search(snap.vectors.collection, query_vector, s.dense_depth, where)
-        if s.passage_vectors == "units-max":
-            dense_hits = self._by_best_unit(query_vector, dense_hits)
+        if snap.units is not None:
+            dense_hits = self._best_units(snap, query_vector, allowed_ids)
+        else:
+            dense_hits = store.dense_search(snap.vectors.collection, query_vector, s.dense_depth, where)
         timings["dense"] = time.perf_counter() - t
         best_similarity = dense_hits[0][2] if dense_hits else 0.0
 
@@ -224,14 +236,14 @@ class Retriever:
             # BM25 is 0 for a passage sharing no word with the query; a missing cosine is at most the lowest seen.
             ranked = score_fusion(
                 {"dense": [(pid, max(sim, 1e-6)) for pid, _, sim in dense_hits], "bm25": bm25_hits},
-                weights={"dense": s.dense_weight, "bm25": s.bm25_weight},
+                weights={"dense": s.dense_weight, "bm25": s.fusion_bm25_weight},
                 absent={"bm25": 0.0},
             )
         else:
             ranked = rrf(
                 {"dense": [pid for pid, _, _ in dense_hits], "bm25": [pid for pid, _ in bm25_hits]},
                 k=s.rrf_k,
-                weights={"dense": s.dense_weight, "bm25": s.bm25_weight},
+                weights={"dense": s.dense_weight, "bm25": s.fusion_bm25_weight},
             )
         # Fetch text and metadata of passages only BM25 found (a few dozen at most).
         candidates = ranked[: max(k * 4, 20)]
@@ -291,10 +303,11 @@ class Retriever:
             return list(passages), RERANK_UNAVAILABLE.format(reason=exc)
         return [passages[i] for i in order], ""
 
-    def _by_best_unit(self, query_vector: Sequence[float],
-                      hits: list[tuple[str, Document, float]]) -> list[tuple[str, Document, float]]:
-        """Chroma's hits scored by their best quotable unit's cosine, best first (ties: Chroma's order)."""
-        passages = [Passage.from_document(pid, doc) for pid, doc, _ in hits]
-        scores = best_unit_scores(query_vector, passages, [sim for _, _, sim in hits], self.embedder)
-        order = sorted(range(len(hits)), key=lambda i: -scores[i])
-        return [(hits[i][0], hits[i][1], scores[i]) for i in order]
+    def _best_units(self, snap: _Snapshot, query_vector: Sequence[float],
+                    allowed: set[str] | None) -> list[tuple[str, Document, float]]:
+        """The dense side of ``units-max``: every passage of the generation scored by its best unit's
+        cosine, the ``dense_depth`` best with their documents from Chroma."""
+        assert snap.units is not None
+        hits = snap.units.search(query_vector, self.settings.dense_depth, allowed)
+        docs = store.get_by_ids(snap.vectors.collection, [pid for pid, _ in hits])
+        return [(pid, docs[pid], sim) for pid, sim in hits if pid in docs]

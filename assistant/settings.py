@@ -68,10 +68,13 @@ class Settings:
     embed_workers: int = 0
     # A passage's vector in the index: "text" = its whole text embedded (its quotable units are embedded
     # too, for the extractive answer: two passes over the same words), "units" = the normalised mean of its
-    # units' vectors (one pass), "units-max" = the same stored vectors, Chroma's hits then rescored by their
-    # best unit's cosine (unit vectors read from the cache). "text" stays: on PIAF (3,835 questions, one run
-    # side by side, `python -m evals.piaf --units`) hybrid hit@1/5/10 were 2,860/3,481/3,571 for "text",
-    # 2,764/3,428/3,545 for "units" and 2,879/3,474/3,573 for "units-max": seven questions lost at hit@5.
+    # units' vectors (one pass), "units-max" = the same stored vectors, but the dense search scores every
+    # passage by its best unit's cosine and its document title's (units_max_title_weight), over all the
+    # generation's unit vectors held in memory (read from the embedder's cache when the generation loads).
+    # PIAF (3,835 questions, `python -m evals.piaf --units`), hybrid hit@1/5/10: "text" 2,860/3,481/3,571,
+    # "units" 2,764/3,428/3,545, "units-max" 2,908/3,517/3,615. "text" stays the default: side by side on
+    # golden and real-docs (evals/README.md), "units-max" lost 3.5 questions of golden's held-out fact recall
+    # (0.940 -> 0.857) and 3 of real-docs' held-out page hit@1 (0.609 -> 0.478), and fails the quality gate.
     # Changing between "text" and the other two re-indexes every file.
     passage_vectors: PassageVectors = "text"
 
@@ -109,6 +112,13 @@ class Settings:
     bm25_depth: int = 100
     dense_weight: float = 1.0
     bm25_weight: float = 0.10
+    # BM25's weight in the fusion with ASSISTANT_PASSAGE_VECTORS=units-max, whose best-unit cosines spread
+    # differently from passage cosines: 0.05 had the best MRR@10 on PIAF's tuning half (0.10: 0.829, 0.05:
+    # 0.832, 0.15: 0.820; evals/piaf.py --units); the held-out half is reported next to "text" there.
+    units_max_bm25_weight: float = 0.05
+    # With units-max, a passage's dense score is (best unit's cosine + w · its document title's cosine) /
+    # (1 + w): a lone sentence lacks the context (which body, which programme) a whole passage carried.
+    units_max_title_weight: float = 0.2
     # Refusal floors and the other numbers fitted for one embedder live in its calibration profile
     # (assistant/calibration/*.json); a value set here overrides the profile's (None = the profile's).
     relevance_floor: float | None = None
@@ -203,9 +213,14 @@ class Settings:
         return spec == "albert" or spec.startswith("albert:")
 
     @property
+    def fusion_bm25_weight(self) -> float:
+        """BM25's weight in the hybrid fusion for this ``passage_vectors`` mode."""
+        return self.units_max_bm25_weight if self.passage_vectors == "units-max" else self.bm25_weight
+
+    @property
     def stored_vectors(self) -> Literal["text", "units"]:
         """What a passage's vector in Chroma is: its text's, or its units' mean (``units`` and ``units-max``,
-        which rescores Chroma's hits by their best unit at query time, store the same vectors)."""
+        which searches by best unit at query time, store the same vectors)."""
         return "text" if self.passage_vectors == "text" else "units"
 
     @property
@@ -341,6 +356,8 @@ class Settings:
             (0 <= self.albert_retries <= 10, "ASSISTANT_ALBERT_RETRIES doit être compris entre 0 et 10."),
             (self.embed_batch_size >= 1, "ASSISTANT_EMBED_BATCH_SIZE doit valoir au moins 1."),
             (0 <= self.embed_workers <= 64, "ASSISTANT_EMBED_WORKERS doit être compris entre 0 (un par cœur) et 64."),
+            (self.units_max_bm25_weight >= 0 and self.units_max_title_weight >= 0,
+             "ASSISTANT_UNITS_MAX_BM25_WEIGHT et ASSISTANT_UNITS_MAX_TITLE_WEIGHT doivent être positifs."),
             (self.passage_vectors in ("text", "units", "units-max"),
              "ASSISTANT_PASSAGE_VECTORS : text, units ou units-max."),
             (self.max_question_chars >= 10, "ASSISTANT_MAX_QUESTION_CHARS doit valoir au moins 10."),
@@ -383,8 +400,9 @@ _INT = {
     "preview_cache_mb", "retention_days", "max_sessions", "albert_retries",
 }
 _FLOAT = {
-    "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "relevance_floor", "uncertain_floor",
-    "max_unknown_share", "coverage_floor", "short_answer_floor",
+    "pdf_timeout_s", "max_file_mb", "dense_weight", "bm25_weight", "units_max_bm25_weight",
+    "units_max_title_weight", "relevance_floor", "uncertain_floor", "max_unknown_share", "coverage_floor",
+    "short_answer_floor",
     "llm_timeout_s", "llm_temperature", "login_lockout_s", "database_connect_timeout_s", "session_hours",
     "ocr_page_timeout_s", "preview_timeout_s", "albert_timeout_s",
 }

@@ -3,6 +3,7 @@
     python -m evals.bench ingest      # shipped corpus + real brochures, cold cache: chars/s vs bare embedder
     python -m evals.bench ingest --baseline   # … and the former ingestion (one process, two passes) too
     python -m evals.bench latency     # query latency on the shipped corpus (100 questions, embedder warm)
+    python -m evals.bench units       # units-max's dense search vs Chroma's, over the golden questions
     python -m evals.bench synthetic   # query latency on a synthetic index of 100,000 passages
     python -m evals.bench dedupe      # near-duplicate removal over 50 long candidates (repeated runs)
     python -m evals.bench load        # the web app under hostile load and a burst (evals/bench_load.py)
@@ -172,6 +173,52 @@ def bench_latency(settings: Settings, n: int = 100) -> dict[str, Any]:
     }
 
 
+def bench_units(settings: Settings) -> dict[str, Any]:
+    """What ``ASSISTANT_PASSAGE_VECTORS=units-max`` adds per question, on the index of ``settings.data_dir``:
+    its dense search (every unit of the generation, then the hits' documents from Chroma) against Chroma's
+    own nearest-neighbour query, interleaved over the golden questions (medians); the load of the unit
+    vectors when a generation opens; and the first words of a whole answer in this mode."""
+    from assistant.answer import Assistant
+    from assistant.retrieve import Retriever
+
+    chosen = settings.with_overrides(passage_vectors="units-max")
+    questions = [json.loads(line)["question"] for line in
+                 (ROOT / "evals" / "sets" / "golden.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    retriever = Retriever(chosen)
+    start = time.perf_counter()
+    snap = retriever._current()  # builds the unit index
+    load_s = time.perf_counter() - start
+    assert snap.units is not None
+    chroma, units = [], []
+    for question in questions:
+        vector = retriever.embedder.embed_query(question)
+        t = time.perf_counter()
+        store.dense_search(snap.vectors.collection, vector, chosen.dense_depth)
+        chroma.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        retriever._best_units(snap, vector, None)
+        units.append(time.perf_counter() - t)
+    assistant = Assistant(chosen)
+    assistant.answer(questions[0])  # warm
+    first_text = []
+    for question in questions:
+        ans = assistant.answer(question)
+        first_text.append(ans.timings.get("first_text", ans.timings["total"]))
+    return {
+        "questions": len(questions),
+        "passages": len(snap.units.ids),
+        "unit_rows": int(snap.units.vectors.shape[0]),
+        "passages_without_cached_units": snap.units.missing,
+        "titles": int(snap.units.titles.shape[0]),
+        "generation_load_s": round(load_s, 3),
+        "chroma_dense_ms_median": round(1000 * statistics.median(chroma), 2),
+        "units_max_dense_ms_median": round(1000 * statistics.median(units), 2),
+        "extra_ms_median": round(1000 * statistics.median(u - c for u, c in zip(units, chroma, strict=True)), 2),
+        "first_text_ms_median": round(1000 * statistics.median(first_text), 1),
+        "first_text_ms_p95": round(1000 * _percentile(first_text, 95), 1),
+    }
+
+
 def bench_synthetic(settings: Settings, n_passages: int = 100_000, n_queries: int = 100) -> dict[str, Any]:
     """A generation of ``n_passages`` synthetic French passages with random unit vectors.
 
@@ -338,8 +385,8 @@ def bench_dedupe(n_candidates: int = 50, repeats: int = 200) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.bench", description="Benchmarks (à lancer à la main).")
-    parser.add_argument("what", choices=["ingest", "latency", "synthetic", "dedupe", "load", "memory",
-                                                "sessions"])
+    parser.add_argument("what", choices=["ingest", "latency", "units", "synthetic", "dedupe", "load", "memory",
+                                         "sessions"])
     parser.add_argument("--passages", type=int, default=100_000, help="taille de l'index synthétique")
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--candidates", type=int, default=50, help="passages candidats (dedupe)")
@@ -387,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
                               other_vectors=args.other_vectors)
     elif args.what == "latency":
         result = bench_latency(settings, args.questions)
+    elif args.what == "units":
+        result = bench_units(settings)
     else:
         result = bench_synthetic(settings, args.passages, args.questions)
     print(json.dumps(result, ensure_ascii=False, indent=1))

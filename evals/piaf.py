@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -367,20 +367,41 @@ def _run(data: Path, ids: list[str], texts: list[str], all_questions: list[Quest
         pooled[~has] = passage_vectors[~has]  # what ingestion does: no unit, the text's own vector
         mean_sims = question_vectors @ pooled.T
         max_sims = units_max(question_vectors, unit_vecs, owner, len(ids), passage_vectors)
-        variants = {"passage": sims if not sentences else question_vectors @ passage_vectors.T,
-                    "units-mean": mean_sims,
-                    "units-max": max_sims,
-                    # the product's option: Chroma's top dense_depth by the stored unit mean, rescored by the max
-                    "units-max-rescored": rescored(mean_sims, max_sims, config.dense_depth),
-                    # the same, scored by the mean of the stored cosine and the best unit's (as --sentences does)
-                    "units-mean+max-rescored": rescored(mean_sims, (mean_sims + max_sims) / 2, config.dense_depth)}
+        # ASSISTANT_PASSAGE_VECTORS=units-max: every paragraph by its best unit and its article's title,
+        # BM25 at its own weight.
+        defaults = Settings()
+        titles = load_titles(data)
+        title_vectors = passages_embedder.embed_passages(titles)
+        title_sims = question_vectors @ title_vectors[[int(pid.split("-")[0]) for pid in ids]].T
+
+        def with_title(weight: float) -> np.ndarray:
+            return (max_sims + weight * title_sims) / (1 + weight)
+
+        max_config = replace(config, bm25_weight=defaults.units_max_bm25_weight)
+        variants = {"passage": (sims if not sentences else question_vectors @ passage_vectors.T, config),
+                    "units-mean": (mean_sims, config),
+                    "units-max": (with_title(defaults.units_max_title_weight), max_config),
+                    "units-max-no-title": (max_sims, max_config),
+                    "units-max-no-title-bm25-0.10": (max_sims, replace(config, bm25_weight=0.10)),
+                    # the first units-max: Chroma's top dense_depth by the stored unit mean, rescored by the max
+                    "units-max-rescored": (rescored(mean_sims, max_sims, config.dense_depth), config)}
         q_texts = [q.text for q in questions]
-        for name, variant_sims in variants.items():
+        for name, (variant_sims, variant_config) in variants.items():
             got = retrieve_all(ids, variant_sims, index, q_texts)
             compared[name] = {
-                "all": evaluate(got, golds, config),
-                "held_out_half": evaluate(got.subset(held_out), [golds[i] for i in held_out], config),
+                "all": evaluate(got, golds, variant_config),
+                "tuning_half": evaluate(got.subset(tuning), [golds[i] for i in tuning], variant_config),
+                "held_out_half": evaluate(got.subset(held_out), [golds[i] for i in held_out], variant_config),
             }
+        # How units_max_title_weight and units_max_bm25_weight were chosen: MRR@10 of the hybrid on the
+        # tuning half only (with the golden and real-docs tuning halves, evals/README.md).
+        compared["units_max_fit"] = {}
+        for title_weight in (0.0, 0.1, 0.2, 0.3):
+            got = retrieve_all(ids, with_title(title_weight), index, q_texts)
+            for bm25_weight in (0.05, 0.10):
+                compared["units_max_fit"][f"titre {title_weight}, bm25 {bm25_weight}"] = evaluate(
+                    got.subset(tuning), [golds[i] for i in tuning],
+                    replace(config, bm25_weight=bm25_weight))["hybrid"]["mrr@10"]
         compared["units"] = len(owner)
         compared["paragraphs_without_unit"] = int((~has).sum())
     return {
@@ -452,11 +473,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if compared:
         print(f"\nVecteurs des passages ({compared['units']} unités ; "
               f"{compared['paragraphs_without_unit']} paragraphes sans unité) :")
-        for name in ("passage", "units-mean", "units-max", "units-max-rescored", "units-mean+max-rescored"):
+        for name in ("passage", "units-mean", "units-max", "units-max-no-title", "units-max-no-title-bm25-0.10",
+                     "units-max-rescored"):
             print(f"\n{name} — toutes les questions :")
             print(table(compared[name]["all"]))
             print(f"{name} — moitié jamais vue pendant le réglage :")
             print(table(compared[name]["held_out_half"]))
+        fit = " ; ".join(f"{w} : {v:.4f}" for w, v in compared["units_max_fit"].items())
+        print(f"\nunits-max, MRR@10 hybride sur la moitié de réglage selon les poids : {fit}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"\nRésultats écrits dans {args.out}")

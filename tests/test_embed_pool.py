@@ -210,11 +210,11 @@ def test_a_killed_run_leaves_no_worker_and_the_served_index(settings: Settings, 
         assert proc.stderr is not None and "Traceback" not in proc.stderr.read().decode()
 
 
-# --- units-max: Chroma's hits rescored by their best unit ----------------------------------------------------
+# --- units-max: every passage scored by its best unit ------------------------------------------------------
 
 
 def test_units_max_scores_each_dense_hit_by_its_best_unit(settings: Settings) -> None:
-    chosen = settings.with_overrides(passage_vectors="units-max")
+    chosen = settings.with_overrides(passage_vectors="units-max", units_max_title_weight=0.0)
     assert run_ingest(chosen, progress=False).exit_code == 0
     result = Retriever(chosen).search("missions des catalyseurs territoriaux", mode="dense")
     query = np.asarray(result.query_vector, dtype=np.float32)
@@ -231,18 +231,72 @@ def test_units_max_scores_each_dense_hit_by_its_best_unit(settings: Settings) ->
     assert result.best_similarity == pytest.approx(scores[0])
 
 
-def test_units_max_embeds_nothing_at_query_time(settings: Settings, tmp_path: Path) -> None:
+def test_units_max_finds_the_passage_whose_mean_is_far_but_one_unit_is_close(tmp_path: Path) -> None:
+    """The exact search over every unit, not a rescoring of the mean's top hits: with a dense depth of one,
+    the passage holding the question's sentence wins even though its mean is diluted by other sentences."""
     from assistant.embeddings import CachedEmbeddings
-    from assistant.passage_vectors import best_unit_scores
+    from assistant.passage_vectors import UnitIndex
+    from tests.fakes import make_passage
+
+    target = "Le syndicat mixte fermé regroupe des communes et des intercommunalités."
+    diluted = make_passage(" ".join([target, "Les vergers produisent des pommes chaque automne.",
+                                     "La randonnée passe par trois cols de montagne.",
+                                     "Le musée ouvre ses portes le dimanche matin."]), chunk_index=0)
+    close = make_passage("Le syndicat mixte fermé regroupe des communes et des départements.", chunk_index=1)
+    embedder = CachedEmbeddings(HashEmbeddings(256), tmp_path / "cache.sqlite")
+    passages = [diluted, close]
+    stored = unit_pooled_vectors(passages, embedder)
+    query = embedder.embed_passages([target])[0]
+    assert float(stored[0] @ query) < float(stored[1] @ query)  # by the mean, the other passage is closer
+    index = UnitIndex.build(list(zip(passages, stored, strict=True)), embedder)
+    assert index.search(query, 1) == [(diluted.id, pytest.approx(1.0, abs=1e-5))]
+    assert [pid for pid, _ in index.search(query, 5, allowed={close.id})] == [close.id]
+
+
+def test_units_max_adds_the_document_titles_cosine(settings: Settings) -> None:
+    """Ingestion caches each document's title; the score is (best unit + w · title) / (1 + w)."""
+    from assistant.embeddings import CachedEmbeddings
+
+    chosen = settings.with_overrides(passage_vectors="units-max", units_max_title_weight=0.5)
+    assert run_ingest(chosen, progress=False).exit_code == 0
+    result = Retriever(chosen).search("missions des catalyseurs territoriaux", mode="dense")
+    query = np.asarray(result.query_vector, dtype=np.float32)
+    cache = CachedEmbeddings(_Refusing(HashEmbeddings(256)), cache_path(chosen))
+    checked = 0
+    for passage in result.passages:
+        units = sorted({u.text for u in quotable_units([passage])})
+        found = cache.lookup([*units, passage.title])
+        assert passage.title in found  # embedded at ingestion, with the units
+        if units:
+            best = max(float(found[u] @ query) for u in units)
+            title = float(found[passage.title] @ query)
+            assert passage.dense_score == pytest.approx((best + 0.5 * title) / 1.5, abs=1e-5)
+            checked += 1
+    assert checked >= 2
+
+
+def test_units_max_embeds_nothing_when_the_generation_loads(tmp_path: Path) -> None:
+    """Unit vectors come from the cache; a passage whose units are not there is scored by its stored vector."""
+    from assistant.embeddings import CachedEmbeddings
+    from assistant.passage_vectors import UnitIndex
     from tests.fakes import make_passage
 
     passages = [make_passage("Le maire préside le conseil municipal de la commune chaque mois.", chunk_index=0)]
+    stored = np.ones(256, dtype=np.float32) / 16.0
     empty = CachedEmbeddings(_Refusing(HashEmbeddings(256)), tmp_path / "cache.sqlite")
     query = HashEmbeddings(256).embed_queries(["conseil municipal"])[0]
-    assert best_unit_scores(query, passages, [0.42], empty) == [0.42]  # not in the cache: kept as it came
-    filled = CachedEmbeddings(HashEmbeddings(256), tmp_path / "cache.sqlite")
-    filled.embed_passages([u.text for u in quotable_units(passages)])
-    assert best_unit_scores(query, passages, [0.42], empty) != [0.42]
+    index = UnitIndex.build([(passages[0], stored)], empty)
+    assert index.missing == 1 and index.search(query, 1)[0][1] == pytest.approx(float(stored @ query))
+    CachedEmbeddings(HashEmbeddings(256), tmp_path / "cache.sqlite").embed_passages(
+        [u.text for u in quotable_units(passages)])
+    index = UnitIndex.build([(passages[0], stored)], empty)
+    assert index.missing == 0 and index.search(query, 1)[0][1] != pytest.approx(float(stored @ query))
+
+
+def test_units_max_fuses_bm25_at_its_own_weight(settings: Settings) -> None:
+    assert settings.with_overrides(passage_vectors="units-max").fusion_bm25_weight == settings.units_max_bm25_weight
+    assert settings.with_overrides(passage_vectors="text").fusion_bm25_weight == settings.bm25_weight
+    assert settings.units_max_bm25_weight != settings.bm25_weight
 
 
 def test_units_and_units_max_store_the_same_vectors(settings: Settings) -> None:
