@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from assistant.durable import fsync_dir
 from assistant.errors import AssistantError
 from assistant.schema import Answer
 
@@ -366,7 +367,7 @@ def write_archive(records: list[dict[str, Any]], archive_dir: Path, stamp: str) 
             fh.flush()
             os.fsync(fh.fileno())
         # The new name too, so that a power cut after the delete cannot lose the file's directory entry.
-        _sync_folder(archive_dir)
+        fsync_dir(archive_dir)
     except OSError as exc:
         with suppress(OSError):  # a half-written export goes; there may be no folder at all
             archive.unlink()
@@ -420,19 +421,10 @@ def discard_archive(archive: Path) -> None:
     """Remove the export of a purge whose rows stayed, its removal flushed to disk like its creation."""
     try:
         archive.unlink(missing_ok=True)
-        _sync_folder(archive.parent)
+        fsync_dir(archive.parent)
     except OSError as exc:  # the purge's own error matters more: it is the one raised
         log.warning("L'export %s d'une purge qui n'a rien supprimé n'a pas pu être retiré (%s) : supprimez-le, "
                     "ses réponses restent dans le journal et seront exportées de nouveau.", archive, exc)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Flush a folder's entries (a file's new or removed name) to disk."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def apply_retention(store: FeedbackStore, days: int, archive_dir: Path, *, now: datetime | None = None) -> Purge:

@@ -33,6 +33,7 @@ from langchain_chroma import Chroma
 from langchain_core.documents import Document
 
 from assistant.catalog import Catalog
+from assistant.durable import fsync_dir
 from assistant.embeddings import NamedEmbeddings
 from assistant.errors import AssistantError
 from assistant.settings import Settings
@@ -174,14 +175,6 @@ def new_generation(data_dir: Path) -> Generation:
     return Generation(name, path)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + f".{uuid.uuid4().hex[:6]}.tmp")
     try:
@@ -193,7 +186,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def publish(data_dir: Path, generation: Generation) -> None:
@@ -206,7 +199,7 @@ def publish(data_dir: Path, generation: Generation) -> None:
             finally:
                 os.close(fd)
     (generation.path / COMPLETE_MARKER).write_text(generation.name, encoding="utf-8")
-    _fsync_dir(generation.path)
+    fsync_dir(generation.path)
     tmp = data_dir / f"{POINTER}.{uuid.uuid4().hex[:6]}.tmp"
     try:
         with tmp.open("w", encoding="utf-8") as fh:
@@ -217,7 +210,7 @@ def publish(data_dir: Path, generation: Generation) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(data_dir)
+    fsync_dir(data_dir)
 
 
 def prune_generations(settings: Settings, keep: set[str], *, unfinished_only: bool = False) -> list[str]:
