@@ -58,6 +58,13 @@ class FakeAlbert:
         self.scores = reversed_order
 
 
+async def _refusal(fake: FakeAlbert, authorization: str, kind: str) -> Response | None:
+    """What the service answers instead of the result: 401 for a wrong key, else the failure mode's error."""
+    if authorization != f"Bearer {KEY}":
+        return JSONResponse({"detail": "Invalid authentication"}, status_code=401)
+    return await _fault(fake, kind)
+
+
 async def _fault(fake: FakeAlbert, kind: str) -> Response | None:
     """The error response of a failure mode (None: answer normally); "busy:N" counts down."""
     mode = getattr(fake, kind)
@@ -90,9 +97,7 @@ def albert_app(fake: FakeAlbert) -> FastAPI:
         body = await request.json()
         fake.embed_requests.append(body)
         fake.authorizations.append(authorization)
-        if authorization != f"Bearer {KEY}":
-            return JSONResponse({"detail": "Invalid authentication"}, status_code=401)
-        if (error := await _fault(fake, "embed_mode")) is not None:
+        if (error := await _refusal(fake, authorization, "embed_mode")) is not None:
             return error
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         if any(not isinstance(t, str) or not t for t in inputs):
@@ -110,9 +115,7 @@ def albert_app(fake: FakeAlbert) -> FastAPI:
     async def rerank(request: Request, authorization: str = Header(default="")) -> Response:
         body = await request.json()
         fake.rerank_requests.append(body)
-        if authorization != f"Bearer {KEY}":
-            return JSONResponse({"detail": "Invalid authentication"}, status_code=401)
-        if (error := await _fault(fake, "rerank_mode")) is not None:
+        if (error := await _refusal(fake, authorization, "rerank_mode")) is not None:
             return error
         scores = fake.scores(body["query"], body["documents"])
         ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[: body.get("top_n") or len(scores)]
@@ -124,9 +127,7 @@ def albert_app(fake: FakeAlbert) -> FastAPI:
         body = await request.json()
         fake.requests.append(body)
         fake.authorizations.append(authorization)
-        if authorization != f"Bearer {KEY}":
-            return JSONResponse({"detail": "Invalid authentication"}, status_code=401)
-        if (error := await _fault(fake, "mode")) is not None:
+        if (error := await _refusal(fake, authorization, "mode")) is not None:
             return error
         if not body.get("stream"):
             return JSONResponse({"id": "c1", "object": "chat.completion", "created": int(time.time()),
