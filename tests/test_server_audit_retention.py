@@ -23,15 +23,13 @@ from assistant.feedback import FeedbackError, FeedbackStore, Purge, apply_retent
 from assistant.pgfeedback import PgAuditLog, PgFeedbackStore
 from assistant.pgstore import Database
 from assistant.settings import Settings
+from tests.retention_cases import DATES, NOW, assert_a_failed_export_deletes_nothing, backdate_sqlite, fill
 from tests.servers import create_database, free_port, postgres_server
 from tests.test_feedback import _answer
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg (extra « server ») n'est pas installé")
 
 pytestmark = pytest.mark.server
-NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
-# Backdated as in tests/hostile/test_retention.py: 90 days, 40 days, today.
-DATES = ("2026-04-01T10:00:00+00:00", "2026-05-21T10:00:00+00:00", "2026-06-30T11:00:00+00:00")
 
 
 @pytest.fixture(scope="module")
@@ -154,22 +152,6 @@ def _backdate_pg(url: str, answer_id: str, when: str) -> None:
         conn.execute("UPDATE answers SET created_at = %s WHERE id = %s", (when, answer_id))
 
 
-def _backdate_sqlite(path: Path, answer_id: str, when: str) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE answers SET created_at = ? WHERE id = ?", (when, answer_id))
-
-
-def _fill(store: FeedbackStore, backdate: object) -> list[str]:
-    """Three answers 90 days old (two feedbacks, one given recently), 40 days old and today's (rated)."""
-    ids = [store.log_answer(_answer(f"Question {n} ?"), {"k": 5}) for n in range(3)]
-    store.add_feedback(ids[0], "down", ["hors sujet"], "ancien avis")
-    store.add_feedback(ids[0], "up", [], "avis récent sur une ancienne réponse")
-    store.add_feedback(ids[2], "up", ["clair"], "")
-    for answer_id, when in zip(ids, DATES, strict=True):
-        backdate(answer_id, when)  # type: ignore[operator]
-    return ids
-
-
 def _without_ids(records: list[dict[str, object]]) -> list[dict[str, object]]:
     """An archive's records without what differs between two stores: the ids the stores drew."""
     out = []
@@ -184,7 +166,7 @@ def test_postgresql_purge_exports_then_deletes_like_sqlite(pg_settings: Settings
                                                            tmp_path: Path) -> None:
     store = shared_state.feedback_store(pg_settings)
     assert isinstance(store, PgFeedbackStore)
-    ids = _fill(store, lambda i, w: _backdate_pg(db_url, i, w))
+    ids = fill(store, lambda i, w: _backdate_pg(db_url, i, w))
     purge = apply_retention(store, 30, tmp_path / "archives", now=NOW)
     assert (purge.answers, purge.feedback) == (2, 2) and purge.archive is not None
     assert purge.archive.parent == tmp_path / "archives" and purge.archive.name.startswith("journal-avant-2026-05-31")
@@ -199,7 +181,7 @@ def test_postgresql_purge_exports_then_deletes_like_sqlite(pg_settings: Settings
 
     # The same log in SQLite gives the same archive, line for line (the same contract on both engines).
     sqlite_store = FeedbackStore(tmp_path / "feedback.sqlite")
-    _fill(sqlite_store, lambda i, w: _backdate_sqlite(sqlite_store.path, i, w))
+    fill(sqlite_store, lambda i, w: backdate_sqlite(sqlite_store.path, i, w))
     sqlite_purge = apply_retention(sqlite_store, 30, tmp_path / "archives-sqlite", now=NOW)
     assert sqlite_purge.archive is not None
     from_sqlite = [json.loads(line) for line in sqlite_purge.archive.read_text(encoding="utf-8").splitlines()]
@@ -219,13 +201,8 @@ def test_postgresql_purge_with_nothing_to_delete_writes_no_file(pg_settings: Set
 
 def test_a_failed_export_deletes_nothing_in_postgresql(pg_settings: Settings, db_url: str, tmp_path: Path) -> None:
     store = shared_state.feedback_store(pg_settings)
-    ids = _fill(store, lambda i, w: _backdate_pg(db_url, i, w))
-    blocker = tmp_path / "pas-un-dossier"
-    blocker.write_text("", encoding="utf-8")  # the archive folder cannot be made: a file is in the way
-    with pytest.raises(FeedbackError, match="rien n'a été supprimé"):
-        apply_retention(store, 30, blocker / "archives", now=NOW)
-    assert sorted(a.id for a in store.list_answers()) == sorted(ids)
-    assert len(store.list_feedback()) == 3
+    ids = fill(store, lambda i, w: _backdate_pg(db_url, i, w))
+    assert_a_failed_export_deletes_nothing(store, ids, tmp_path)
 
 
 _REFUSE = "CREATE FUNCTION refuse_purge() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {} END $$"
@@ -244,7 +221,7 @@ _REFUSALS = {
 def test_a_failed_delete_leaves_no_export_and_the_retry_exports_each_answer_once_in_postgresql(
         pg_settings: Settings, db_url: str, tmp_path: Path, refused: str) -> None:
     store = shared_state.feedback_store(pg_settings)
-    ids = _fill(store, lambda i, w: _backdate_pg(db_url, i, w))
+    ids = fill(store, lambda i, w: _backdate_pg(db_url, i, w))
     archives = tmp_path / "archives"
     with psycopg.connect(db_url) as conn:
         for statement in _REFUSALS[refused]:
@@ -266,7 +243,7 @@ def test_a_failed_delete_leaves_no_export_and_the_retry_exports_each_answer_once
 def test_a_commit_of_unknown_outcome_keeps_the_export(pg_settings: Settings, db_url: str, tmp_path: Path) -> None:
     """The connection lost during the COMMIT: the rows may be gone, and the export is then their only copy."""
     store = shared_state.feedback_store(pg_settings)
-    _fill(store, lambda i, w: _backdate_pg(db_url, i, w))
+    fill(store, lambda i, w: _backdate_pg(db_url, i, w))
     with psycopg.connect(db_url) as conn:
         conn.execute(_REFUSE.format("PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL;").encode())
         conn.execute(_REFUSALS["commit"][1].encode())
@@ -278,7 +255,7 @@ def test_a_commit_of_unknown_outcome_keeps_the_export(pg_settings: Settings, db_
 
 def test_replicas_purging_at_once_export_and_delete_once(pg_settings: Settings, db_url: str,
                                                          tmp_path: Path) -> None:
-    ids = _fill(shared_state.feedback_store(pg_settings), lambda i, w: _backdate_pg(db_url, i, w))
+    ids = fill(shared_state.feedback_store(pg_settings), lambda i, w: _backdate_pg(db_url, i, w))
     stores = [PgFeedbackStore(Database(db_url)) for _ in range(4)]  # four replicas, each its own connections
     start = threading.Barrier(len(stores))
     results: list[Purge | Exception] = []
@@ -307,7 +284,7 @@ def test_a_purge_gives_up_in_french_when_another_holds_the_lock_too_long(pg_sett
                                                                          tmp_path: Path) -> None:
     store = shared_state.feedback_store(pg_settings)
     assert isinstance(store, PgFeedbackStore)
-    ids = _fill(store, lambda i, w: _backdate_pg(db_url, i, w))
+    ids = fill(store, lambda i, w: _backdate_pg(db_url, i, w))
     store.purge_wait_s = 0.5
     with psycopg.connect(db_url, autocommit=True) as other:  # another replica's purge, stuck
         other.execute("SELECT pg_advisory_lock(%s)", (pgstore.RETENTION_LOCK,))
@@ -350,7 +327,7 @@ def test_purge_command_and_app_start_purge_in_a_server_deployment(pg_settings: S
     import app as webapp
 
     store = shared_state.feedback_store(pg_settings)
-    ids = _fill(store, lambda i, w: _backdate_pg(db_url, i, w))
+    ids = fill(store, lambda i, w: _backdate_pg(db_url, i, w))
     _backdate_pg(db_url, ids[2], datetime.now(UTC).isoformat(timespec="seconds"))  # the command's clock is real
     _server_env(monkeypatch, pg_settings, ASSISTANT_RETENTION_EXPORT_DIR=str(tmp_path / "exports"))
     assert assistant_main(["feedback", "purge", "--days", "30", "--db", str(tmp_path / "cache")]) == 0
@@ -375,7 +352,7 @@ def test_export_of_a_purge_is_readable_with_the_feedback_export_columns(pg_setti
                                                                          tmp_path: Path) -> None:
     # The feedback export (CSV) of what the purge kept: the purged answers' feedback is gone from it too.
     store = shared_state.feedback_store(pg_settings)
-    _fill(store, lambda i, w: _backdate_pg(db_url, i, w))
+    fill(store, lambda i, w: _backdate_pg(db_url, i, w))
     apply_retention(store, 30, tmp_path / "archives", now=NOW)
     out = io.StringIO()
     assert store.export(out, "csv") == 1 and "Question 2 ?" in out.getvalue() and "ancien avis" not in out.getvalue()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,29 +13,14 @@ import pytest
 from assistant.cli import main as assistant_main
 from assistant.feedback import FeedbackError, FeedbackStore, apply_retention
 from assistant.settings import Settings
-from tests.test_feedback import _answer
+from tests.retention_cases import NOW, assert_a_failed_export_deletes_nothing, backdate_sqlite, fill
 
 pytestmark = pytest.mark.hostile
-NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
-
-
-def _backdate(store: FeedbackStore, answer_id: str, when: str) -> None:
-    with sqlite3.connect(store.path) as conn:
-        conn.execute("UPDATE answers SET created_at = ? WHERE id = ?", (when, answer_id))
-
-
 @pytest.fixture
 def log(tmp_path: Path) -> tuple[FeedbackStore, list[str]]:
     """Three answers: 90 days old (with two feedbacks, one given recently), 40 days old, and today's (rated)."""
     store = FeedbackStore(tmp_path / "data" / "feedback.sqlite")
-    ids = [store.log_answer(_answer(f"Question {n} ?"), {"k": 5}) for n in range(3)]
-    store.add_feedback(ids[0], "down", ["hors sujet"], "ancien avis")
-    store.add_feedback(ids[0], "up", [], "avis récent sur une ancienne réponse")
-    store.add_feedback(ids[2], "up", ["clair"], "")
-    _backdate(store, ids[0], "2026-04-01T10:00:00+00:00")
-    _backdate(store, ids[1], "2026-05-21T10:00:00+00:00")
-    _backdate(store, ids[2], "2026-06-30T11:00:00+00:00")
-    return store, ids
+    return store, fill(store, lambda answer_id, when: backdate_sqlite(store.path, answer_id, when))
 
 
 def test_old_answers_are_exported_then_deleted_with_their_feedback(log: tuple[FeedbackStore, list[str]],
@@ -57,12 +42,7 @@ def test_old_answers_are_exported_then_deleted_with_their_feedback(log: tuple[Fe
 
 def test_a_failed_export_deletes_nothing(log: tuple[FeedbackStore, list[str]], tmp_path: Path) -> None:
     store, ids = log
-    blocker = tmp_path / "pas-un-dossier"
-    blocker.write_text("", encoding="utf-8")  # the archive folder cannot be made: a file is in the way
-    with pytest.raises(FeedbackError, match="rien n'a été supprimé"):
-        apply_retention(store, 30, blocker / "archives", now=NOW)
-    assert sorted(a.id for a in store.list_answers()) == sorted(ids)
-    assert len(store.list_feedback()) == 3
+    assert_a_failed_export_deletes_nothing(store, ids, tmp_path)
 
 
 def test_a_failed_delete_leaves_no_export_and_the_retry_exports_each_answer_once(
