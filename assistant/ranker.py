@@ -222,10 +222,11 @@ _UNIT_OF_QUESTION: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
 )
 
 
-def asked_units(question: str) -> list[re.Pattern[str]]:
-    """The units the figure a question asks for is written in (« quelle surface ? » → m², ha…); [] if any."""
+@functools.lru_cache(maxsize=256)  # asked once per candidate unit of the same question
+def asked_units(question: str) -> tuple[re.Pattern[str], ...]:
+    """The units the figure a question asks for is written in (« quelle surface ? » → m², ha…); () if any."""
     folded = _fold(question)
-    return [unit for asks, unit in _UNIT_OF_QUESTION if asks.search(folded)]
+    return tuple(unit for asks, unit in _UNIT_OF_QUESTION if asks.search(folded))
 
 
 def unit_has_kind(text: str, kind: QuestionKind, question: str = "") -> bool:

@@ -117,7 +117,7 @@ def _not_a_count(text: str, start: int, end: int, question_figures: set[str]) ->
     return bool(re.match(r"\s*[-–/]\s*\d{4}\b", text[head.end():])) and len(figure) == 4  # « 1080-1086 »
 
 
-def _expected(question: str) -> tuple[set[str], list[re.Pattern[str]]]:
+def _expected(question: str) -> tuple[set[str], tuple[re.Pattern[str], ...]]:
     """The noun a « combien » counts (as stems) and the units the question's measure is written in."""
     folded = fold(question).replace("’", "'")
     counted = set()
@@ -181,7 +181,7 @@ def short_answer(question: str, ranked: Sequence[RankedUnit]) -> ShortAnswer | N
 
     # « Combien de points ? » is answered by « 14 points », « quelle surface ? » by « 8 km² »: the figure that
     # carries what the question counts or measures wins, and the others do not dilute the confidence.
-    counted, units = _expected(question) if kind == "number" else (set(), [])
+    counted, units = _expected(question) if kind == "number" else (set(), ())
 
     def carries(span: tuple[int, int]) -> bool:
         piece = text[span[0]:span[1]]
