@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from assistant import feedback
 from assistant.cli import main as assistant_main
 from assistant.feedback import FeedbackError, FeedbackStore, apply_retention
 from assistant.settings import Settings
@@ -66,6 +69,33 @@ def test_a_failed_delete_leaves_no_export_and_the_retry_exports_each_answer_once
     assert purge.archive is not None and list(archives.iterdir()) == [purge.archive]
     exported = [json.loads(line)["id"] for line in purge.archive.read_text(encoding="utf-8").splitlines()]
     assert exported == ids[:2]
+    assert [a.id for a in store.list_answers()] == [ids[2]]
+
+
+def test_a_failed_commit_keeps_every_row_and_removes_the_export(
+        log: tuple[FeedbackStore, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The delete went through inside the transaction but its COMMIT failed (a full disk at the last write):
+    SQLite rolls the whole transaction back, so the export that was written for it goes too."""
+    store, ids = log
+    archives = tmp_path / "archives"
+    real = feedback.export_then_delete
+
+    def commit_fails(records: list[dict[str, Any]], archive_dir: Path, stamp: str, delete: Callable[[], int],
+                     _commit: Callable[[], None], *, rolled_back: Callable[[], bool]) -> tuple[Path, int]:
+        def commit() -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(records, archive_dir, stamp, delete, commit, rolled_back=rolled_back)
+
+    monkeypatch.setattr(feedback, "export_then_delete", commit_fails)
+    with pytest.raises(FeedbackError, match=r"la validation de la suppression a échoué \(database or disk is full\).*"
+                                            r"rien n'a été supprimé et l'export préalable a été retiré"):
+        apply_retention(store, 30, archives, now=NOW)
+    assert list(archives.iterdir()) == []
+    assert sorted(a.id for a in store.list_answers()) == sorted(ids)
+    assert len(store.list_feedback()) == 3
+    monkeypatch.undo()  # the disk has room again: the next purge exports and deletes once
+    purge = apply_retention(store, 30, archives, now=NOW)
+    assert purge.archive is not None and list(archives.iterdir()) == [purge.archive]
     assert [a.id for a in store.list_answers()] == [ids[2]]
 
 
