@@ -78,7 +78,7 @@ _WORD_NUMBER_SPAN = re.compile(
     r"(?:des|quelques|plusieurs)\s+(?:dizaines|centaines|milliers|millions|milliards)(?:\s+de\s+(?:milliers|millions))?)\b(?:\s+(?:d['’e]\s*)?[^\W\d_][\w’'-]*)?",
     re.IGNORECASE,
 )
-_LEADING_NUMBER = re.compile(rf"{_NUM}")
+_NUMBER = re.compile(_NUM)
 _IS_YEAR = re.compile(r"^(?:1[5-9]\d\d|20\d\d)$")
 _DAY_OF_MONTH = re.compile(rf"^\s*(?:er)?\s*(?:{_MONTHS})\b", re.IGNORECASE)
 _MONTH_NAMES = frozenset(_MONTHS.split("|"))
@@ -93,7 +93,7 @@ def _figure(number: str) -> str:
 
 
 def _digits(text: str) -> set[str]:
-    return {_figure(m.group(0)) for m in re.finditer(_NUM, text)}
+    return {_figure(m.group(0)) for m in _NUMBER.finditer(text)}
 
 
 def _not_a_count(text: str, start: int, end: int, question_figures: set[str]) -> bool:
@@ -101,7 +101,7 @@ def _not_a_count(text: str, start: int, end: int, question_figures: set[str]) ->
     gives (« en 2013 », « le 4 juillet », « de 8 408 à 87 000 ») : it does not answer « combien ».
 
     A year followed by a counted plural noun (« 2000 habitants ») is a count."""
-    head = _LEADING_NUMBER.search(text, start, end)
+    head = _NUMBER.search(text, start, end)
     if head is None:
         return False
     figure = _figure(head.group(0))
@@ -119,9 +119,8 @@ def _not_a_count(text: str, start: int, end: int, question_figures: set[str]) ->
 
 def _expected(question: str) -> tuple[set[str], tuple[re.Pattern[str], ...]]:
     """The noun a « combien » counts (as stems) and the units the question's measure is written in."""
-    folded = fold(question).replace("’", "'")
     counted = set()
-    if m := _COUNTED.search(folded):
+    if m := _COUNTED.search(fold(question)):  # « d’habitants » and « d'habitants »: the pattern takes both
         counted = set(analyze(m.group(1)))
     return counted, asked_units(question)
 

@@ -31,8 +31,10 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_until(condition: Callable[[], object], seconds: float = 60.0) -> bool:
-    """Whether ``condition()`` came true within ``seconds`` (a guard against hanging, not a measure)."""
+def wait_until(condition: Callable[[], object], seconds: float = 300.0) -> bool:
+    """Whether ``condition()`` came true within ``seconds``: a guard against hanging, not a measure, so it is
+    generous: on a machine loaded by other jobs, a child that imports, indexes and starts its own child can
+    take well over a minute."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():

@@ -123,6 +123,7 @@ def test_short_answer_confidence_falls_with_competing_figures_and_a_weaker_quote
     ("Combien de paysans ?", "Entre 1080-1086, on compte 700 000 paysans.", "700 000 paysans"),
     ("Quelle population passe de 8408 à 87000 personnes ?", "Elle passe de 8 408 personnes à 87 000 en 1871.", None),
     ("Combien d'habitants ?", "La commune compte 2000 habitants.", "2000 habitants"),
+    ("Combien d’habitants ?", "La commune compte 2000 habitants permanents.", "2000 habitants"),
     ("Combien de membres compte le groupe ?", "Le groupe compte sept membres.", "sept membres"),
     ("En juin 2017, quand la loi a-t-elle été votée ?", "En juin 2017, on rappela la loi votée en 2003.", "en 2003"),
 ])
